@@ -1,0 +1,159 @@
+# llmops — build, test and run everything from here. `make help` lists targets.
+#
+# Outputs go to build/ and bin/ (both ignored by git). Tools and libraries that
+# `make deps` installs live under ~/.cache/llmops and are linked into build/.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+
+CC ?= cc
+PKGS := libcurl jansson yaml-0.1 libwebsockets openssl openblas
+# Deferred (=): pkg-config is asked when a recipe runs, after `make deps`.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fopenmp
+CPPFLAGS = -Ilib -Ikernels/include $(PKG_CFLAGS) -DLLMOPS_VERSION='"$(VERSION)"'
+LDLIBS = $(PKG_LIBS) -fopenmp -lm -lpthread
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_SRC := $(wildcard lib/*.c)
+KERNEL_SRC := $(wildcard kernels/cpu/*.c)
+CORE_SRC := $(LIB_SRC) $(KERNEL_SRC)
+CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
+SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
+UNIT_TESTS := $(patsubst tests/unit/%.c,build/tests/unit/%,$(wildcard tests/unit/test_*.c))
+INTEGRATION_TESTS := $(patsubst tests/integration/%.c,build/tests/integration/%,$(wildcard tests/integration/test_*.c))
+BINARIES := bin/llmops-operator bin/llmops-agent
+
+# CUDA: the wheels from `make deps`, then /usr/local/cuda, then PATH.
+CUDA_WHEELS := build/cuda/nvidia
+NVCC = $(firstword $(wildcard $(CUDA_WHEELS)/cu13/bin/nvcc /usr/local/cuda/bin/nvcc) \
+	$(shell command -v nvcc 2>/dev/null))
+CUDA_ROOT = $(abspath $(dir $(NVCC))..)
+NCCL_ROOT = $(abspath $(firstword $(wildcard $(CUDA_WHEELS)/nccl) $(CUDA_ROOT)))
+CUDA_ARCH := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS = -std=c++17 -O2 $(CUDA_ARCH) -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
+	-Ilib -Ikernels/include -I$(NCCL_ROOT)/include
+CUDA_LIBS = -L$(CUDA_ROOT)/lib -L$(CUDA_ROOT)/lib64 -L$(NCCL_ROOT)/lib \
+	-l:libcublas.so.13 -l:libcudart.so.13 -l:libnccl.so.2 \
+	-Xlinker -rpath=$(CUDA_ROOT)/lib -Xlinker -rpath=$(NCCL_ROOT)/lib
+CUDA_SRC := $(wildcard kernels/cuda/*.cu)
+CUDA_OBJ := $(CUDA_SRC:%.cu=build/cuda-obj/%.o)
+CUDA_TEST := build/tests/cuda/test_cuda
+
+VENV := build/venv
+CONTROLPLANE := build/controlplane/bin
+
+.PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
+	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean
+
+all: $(BINARIES) build/libllmops.a cuda-info ## build the binaries and libraries
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 22
+
+deps: ## install everything needed (idempotent; seconds when nothing changed)
+	@scripts/deps.sh
+
+# --- build ------------------------------------------------------------------
+
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+build/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) -O1 -MMD -MP -c $< -o $@
+
+build/libllmops.a: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+build/libllmops-san.a: $(SAN_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+bin/llmops-%: build/obj/%/main.o build/libllmops.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
+
+# The version is compiled into the mains: rebuild them when it changes.
+build/obj/operator/main.o build/obj/agent/main.o: build/version.txt
+build/version.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+.PHONY: FORCE
+
+cuda-info:
+	@if [ -n "$(NVCC)" ]; then echo "CUDA: using $(NVCC)"; \
+	else echo "CUDA: skipped (no nvcc in build/cuda, /usr/local/cuda or PATH; run 'make deps')"; fi
+
+build/cuda-obj/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(CUDA_TEST): tests/cuda/test_cuda.cu $(CUDA_OBJ) build/libllmops.a
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -cudart none $< $(CUDA_OBJ) -o $@ -Xlinker --start-group \
+		build/libllmops.a $(CUDA_LIBS) $(patsubst -fopenmp,-lgomp,$(LDLIBS)) -Xlinker --end-group
+
+# --- checks and tests ----------------------------------------------------------
+
+STYLE_SRC = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cu' 2>/dev/null)
+
+check: ## style: clang-format, banned functions, cppcheck
+	@scripts/check.sh $(STYLE_SRC)
+
+build/tests/%: tests/%.c build/libllmops-san.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $< build/libllmops-san.a $(LDLIBS) -lcmocka -o $@
+
+test-unit: $(UNIT_TESTS) ## C unit tests under ASan and UBSan
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+test-cuda-compile: ## compile and link every .cu (needs nvcc; does not run)
+	@if [ -z "$(NVCC)" ]; then echo "CUDA: skipped compile check (no nvcc)"; \
+	else $(MAKE) --no-print-directory $(CUDA_TEST) && echo "CUDA: all .cu compiled and linked"; fi
+
+test-integration: all $(INTEGRATION_TESTS) ## tests against a local control plane (started and stopped here)
+	@e2e/run.sh $(INTEGRATION_TESTS)
+
+test: deps ## everything CI runs: style, unit, CUDA compile, integration, e2e
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-cuda-compile
+	@$(MAKE) --no-print-directory test-integration
+
+test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
+	$(CUDA_TEST)
+
+# --- local control plane and the main job ---------------------------------------
+
+cluster-up: ## start the local control plane (idempotent)
+	@e2e/controlplane/cluster.sh up
+
+cluster-down: ## stop the local control plane
+	@e2e/controlplane/cluster.sh down
+
+cluster-env: ## print the KUBECONFIG export for the local control plane
+	@e2e/controlplane/cluster.sh env
+
+cluster-status: ## show what is running
+	@e2e/controlplane/cluster.sh status
+
+run: deps ## install, build, start the control plane and the operator, apply, show
+	@$(MAKE) --no-print-directory all
+	@scripts/run.sh start
+
+stop: ## stop what `make run` started
+	@scripts/run.sh stop
+
+clean: ## remove build outputs (not the cache of installed tools)
+	rm -rf bin build/obj build/san build/cuda-obj build/tests build/*.a build/version.txt
+
+-include $(CORE_OBJ:.o=.d) $(SAN_OBJ:.o=.d) build/obj/operator/main.d build/obj/agent/main.d

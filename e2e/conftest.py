@@ -1,0 +1,62 @@
+"""Shared fixtures for the end-to-end tests.
+
+e2e/run.sh starts a fresh local control plane and exports where it lives;
+these fixtures turn that into API clients for the admin and the operator
+identities and a helper that runs the locally built kubectl."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+
+def _env(name):
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the e2e tests through `make test` or e2e/run.sh")
+    return value
+
+
+@pytest.fixture(scope="session")
+def root():
+    return Path(_env("LLMOPS_ROOT"))
+
+
+@pytest.fixture(scope="session")
+def cluster_dir():
+    return Path(_env("LLMOPS_CLUSTER_DIR"))
+
+
+@pytest.fixture(scope="session")
+def controlplane_bin():
+    return Path(_env("LLMOPS_CONTROLPLANE_BIN"))
+
+
+def _api_client(kubeconfig):
+    return config.new_client_from_config(config_file=kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def admin_api():
+    return _api_client(_env("KUBECONFIG"))
+
+
+@pytest.fixture(scope="session")
+def operator_api():
+    return _api_client(_env("LLMOPS_OPERATOR_KUBECONFIG"))
+
+
+@pytest.fixture(scope="session")
+def kubectl(controlplane_bin):
+    """Runs kubectl with the admin kubeconfig; returns CompletedProcess."""
+
+    def run(*args, kubeconfig=None, check=True):
+        cmd = [str(controlplane_bin / "kubectl")]
+        if kubeconfig:
+            cmd += ["--kubeconfig", str(kubeconfig)]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True,
+                              check=check, timeout=60)
+
+    return run

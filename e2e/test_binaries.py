@@ -1,0 +1,59 @@
+"""The operator and agent binaries: --help, --version and argument errors."""
+
+import signal
+import subprocess
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def version(root):
+    return subprocess.run(["git", "-C", str(root), "describe", "--tags", "--always",
+                           "--dirty"], capture_output=True, text=True).stdout.strip() \
+        or "unknown"
+
+
+@pytest.mark.parametrize("name", ["llmops-operator", "llmops-agent"])
+def test_version_comes_from_git_describe(root, name, version):
+    out = subprocess.run([str(root / "bin" / name), "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out == f"{name} {version}\n"
+
+
+@pytest.mark.parametrize("name", ["llmops-operator", "llmops-agent"])
+def test_help_lists_the_options(root, name):
+    out = subprocess.run([str(root / "bin" / name), "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith(f"Usage: {name}")
+    assert "--version" in out and "--help" in out
+
+
+def test_operator_rejects_an_unknown_option_naming_it(root):
+    res = subprocess.run([str(root / "bin/llmops-operator"), "--bogus"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "unknown option '--bogus'" in res.stderr
+
+
+def test_operator_rejects_a_bad_log_level(root):
+    res = subprocess.run([str(root / "bin/llmops-operator"), "--log-level", "loud"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "unknown log level 'loud'" in res.stderr
+
+
+def test_operator_logs_json_and_exits_cleanly_on_sigterm(root):
+    proc = subprocess.Popen([str(root / "bin/llmops-operator"), "--log-format", "json"],
+                            stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()
+    assert '"logger":"operator"' in first and '"level":"info"' in first
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("role", ["finetune", "eval", "no-such-role"])
+def test_agent_role_not_available_exits_64(root, role):
+    res = subprocess.run([str(root / "bin/llmops-agent"), role], capture_output=True,
+                         text=True)
+    assert res.returncode == 64
+    assert role in res.stderr
