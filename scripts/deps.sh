@@ -76,7 +76,7 @@ install_cuda() {
 	else
 		say "CUDA wheels: installing into $dir (about 1 GB)"
 		rm -rf "$dir"
-		"$python" -m pip install -q --disable-pip-version-check --no-deps \
+		"$python" -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps \
 			--target "$dir" -r "$req"
 		touch "$dir/.complete"
 	fi
