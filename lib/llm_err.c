@@ -25,6 +25,7 @@ static const struct {
 	[LLM_ETYPE] = {"LLM_ETYPE", "wrong type"},
 	[LLM_EINTERNAL] = {"LLM_EINTERNAL", "internal error"},
 	[LLM_EUNSUPPORTED] = {"LLM_EUNSUPPORTED", "not supported"},
+	[LLM_ECANCELED] = {"LLM_ECANCELED", "canceled"},
 };
 
 static _Thread_local char detail[1024];

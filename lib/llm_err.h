@@ -26,6 +26,7 @@ typedef enum llm_err {
 	LLM_ETYPE = 14,	       /* a value has the wrong type */
 	LLM_EINTERNAL = 15,    /* server-side or unexpected internal failure */
 	LLM_EUNSUPPORTED = 16, /* not available in this build or version */
+	LLM_ECANCELED = 17,    /* stopped on request (shutdown, cancel) */
 	LLM_ERR_COUNT_	       /* number of codes; not an error */
 } llm_err;
 
