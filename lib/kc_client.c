@@ -117,11 +117,13 @@ static llm_err interpret(const char *method, const char *path, struct kc_http_re
 	return rc;
 }
 
-/* Sends one request with an optional JSON body and interprets the answer. */
+/* Sends one request with an optional JSON body and interprets the answer;
+ * cancel (optional) stops it. */
 static llm_err call(kc_http *h, const char *method, const char *path, const char *ctype,
-		    json_t *body, json_t **out)
+		    json_t *body, struct kc_cancel *cancel, json_t **out)
 {
-	struct kc_http_req req = {.method = method, .path = path, .content_type = ctype};
+	struct kc_http_req req = {
+		.method = method, .path = path, .content_type = ctype, .cancel = cancel};
 	struct kc_http_resp resp;
 	char *text = NULL;
 	llm_err rc;
@@ -147,7 +149,7 @@ static llm_err call(kc_http *h, const char *method, const char *path, const char
  * r, ns, name and sub, with an optional query ("?a=b&c=d", escaped). */
 static llm_err call_at(kc_http *h, const char *method, const struct kc_gvr *r, const char *ns,
 		       const char *name, enum kc_sub sub, const char *query, const char *ctype,
-		       json_t *body, json_t **out)
+		       json_t *body, struct kc_cancel *cancel, json_t **out)
 {
 	llm_buf p;
 	llm_err rc;
@@ -158,7 +160,7 @@ static llm_err call_at(kc_http *h, const char *method, const struct kc_gvr *r, c
 	if (!rc && query)
 		rc = llm_buf_puts(&p, query);
 	if (!rc)
-		rc = call(h, method, llm_buf_str(&p), ctype, body, out);
+		rc = call(h, method, llm_buf_str(&p), ctype, body, cancel, out);
 	llm_buf_free(&p);
 	return rc;
 }
@@ -166,7 +168,7 @@ static llm_err call_at(kc_http *h, const char *method, const struct kc_gvr *r, c
 llm_err kc_get(kc_http *h, const struct kc_gvr *r, const char *ns, const char *name,
 	       enum kc_sub sub, json_t **out)
 {
-	return call_at(h, "GET", r, ns, name, sub, NULL, NULL, NULL, out);
+	return call_at(h, "GET", r, ns, name, sub, NULL, NULL, NULL, NULL, out);
 }
 
 static llm_err list_query(llm_buf *q, const struct kc_list_opts *o)
@@ -201,7 +203,8 @@ llm_err kc_list(kc_http *h, const struct kc_gvr *r, const char *ns, const struct
 	llm_buf_init(&q, PATH_MAX_LEN);
 	rc = list_query(&q, opts);
 	if (!rc)
-		rc = call_at(h, "GET", r, ns, NULL, KC_MAIN, llm_buf_str(&q), NULL, NULL, out);
+		rc = call_at(h, "GET", r, ns, NULL, KC_MAIN, llm_buf_str(&q), NULL, NULL,
+			     opts ? opts->cancel : NULL, out);
 	llm_buf_free(&q);
 	return rc;
 }
@@ -250,7 +253,7 @@ fail:
 
 llm_err kc_create(kc_http *h, const struct kc_gvr *r, const char *ns, json_t *obj, json_t **out)
 {
-	return call_at(h, "POST", r, ns, NULL, KC_MAIN, NULL, NULL, obj, out);
+	return call_at(h, "POST", r, ns, NULL, KC_MAIN, NULL, NULL, obj, NULL, out);
 }
 
 /* The object's metadata.name, required for update and apply. */
@@ -271,7 +274,7 @@ llm_err kc_update(kc_http *h, const struct kc_gvr *r, const char *ns, json_t *ob
 		*out = NULL;
 		return rc;
 	}
-	return call_at(h, "PUT", r, ns, name, sub, NULL, NULL, obj, out);
+	return call_at(h, "PUT", r, ns, name, sub, NULL, NULL, obj, NULL, out);
 }
 
 /* A DeleteOptions body, or NULL when no option is set. */
@@ -303,7 +306,7 @@ llm_err kc_delete(kc_http *h, const struct kc_gvr *r, const char *ns, const char
 		  const struct kc_delete_opts *opts, json_t **out)
 {
 	json_t *body = delete_body(opts);
-	llm_err rc = call_at(h, "DELETE", r, ns, name, KC_MAIN, NULL, NULL, body, out);
+	llm_err rc = call_at(h, "DELETE", r, ns, name, KC_MAIN, NULL, NULL, body, NULL, out);
 
 	json_decref(body);
 	return rc;
@@ -315,7 +318,7 @@ llm_err kc_patch(kc_http *h, const struct kc_gvr *r, const char *ns, const char 
 	const char *ctype = type == KC_PATCH_JSON ? "application/json-patch+json"
 						  : "application/merge-patch+json";
 
-	return call_at(h, "PATCH", r, ns, name, sub, NULL, ctype, patch, out);
+	return call_at(h, "PATCH", r, ns, name, sub, NULL, ctype, patch, NULL, out);
 }
 
 llm_err kc_apply(kc_http *h, const struct kc_gvr *r, const char *ns, json_t *obj,
@@ -336,7 +339,7 @@ llm_err kc_apply(kc_http *h, const struct kc_gvr *r, const char *ns, json_t *obj
 	/* JSON is YAML, so the apply content type takes it as it is. */
 	if (!rc)
 		rc = call_at(h, "PATCH", r, ns, name, sub, llm_buf_str(&q),
-			     "application/apply-patch+yaml", obj, out);
+			     "application/apply-patch+yaml", obj, NULL, out);
 	llm_buf_free(&q);
 	return rc;
 }
@@ -370,7 +373,7 @@ llm_err kc_discover(kc_http *h, const char *api_version, const char *kind, struc
 
 	memset(out, 0, sizeof(*out));
 	snprintf(path, sizeof(path), slash ? "/apis/%s" : "/api/%s", api_version);
-	rc = call(h, "GET", path, NULL, NULL, &list);
+	rc = call(h, "GET", path, NULL, NULL, NULL, &list);
 	if (!rc && (rc = find_kind(list, kind, &item)) != LLM_OK)
 		llm_fail(rc, "kind %s is not served by %s", kind, api_version);
 	if (!rc) {

@@ -59,6 +59,7 @@ struct kc_list_opts {
 	const char *resource_version;	    /* "" or NULL: most recent */
 	const char *resource_version_match; /* "NotOlderThan", "Exact" or NULL */
 	int timeout_seconds;		    /* server-side timeout; 0: none */
+	struct kc_cancel *cancel;	    /* optional: stops the request when fired */
 };
 
 /* One page of a list (ns NULL or "" lists across all namespaces). */
