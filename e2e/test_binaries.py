@@ -35,6 +35,28 @@ def test_operator_rejects_an_unknown_option_naming_it(root):
     assert "unknown option '--bogus'" in res.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "0"], "--workers: 0 is outside [1, 256]"),
+    (["--leader-election-lease-duration", "fast"], "is not a duration"),
+    (["--shutdown-grace-period", "3days"], "has an unknown unit (use ms, s, m or h)"),
+])
+def test_operator_rejects_bad_settings_naming_them(root, args, message):
+    res = subprocess.run([str(root / "bin/llmops-operator")] + args, capture_output=True,
+                         text=True)
+    assert res.returncode == 2
+    assert message in res.stderr
+
+
+def test_operator_without_any_kubeconfig_says_what_it_tried(root, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    res = subprocess.run([str(root / "bin/llmops-operator"), "--metrics-bind-address", "0",
+                          "--health-probe-bind-address", "0"], capture_output=True,
+                         text=True, env=env, timeout=30)
+    assert res.returncode == 1
+    assert "no kubeconfig" in res.stderr
+    assert "KUBERNETES_SERVICE_HOST" in res.stderr
+
+
 def test_operator_rejects_a_bad_log_level(root):
     res = subprocess.run([str(root / "bin/llmops-operator"), "--log-level", "loud"],
                          capture_output=True, text=True)
@@ -43,7 +65,9 @@ def test_operator_rejects_a_bad_log_level(root):
 
 
 def test_operator_logs_json_and_exits_cleanly_on_sigterm(root):
-    proc = subprocess.Popen([str(root / "bin/llmops-operator"), "--log-format", "json"],
+    proc = subprocess.Popen([str(root / "bin/llmops-operator"), "--log-format", "json",
+                             "--metrics-bind-address", "127.0.0.1:0",
+                             "--health-probe-bind-address", "127.0.0.1:0"],
                             stderr=subprocess.PIPE, text=True)
     first = proc.stderr.readline()
     assert '"logger":"operator"' in first and '"level":"info"' in first

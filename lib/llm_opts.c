@@ -125,6 +125,32 @@ llm_err llm_opts_long(const struct llm_opt *opts, const char *name, long min, lo
 	return llm_parse_long(llm_opts_get(opts, name), what, min, max, out);
 }
 
+llm_err llm_parse_duration_ms(const char *s, const char *what, long min_ms, long max_ms, long *out)
+{
+	static const struct {
+		const char *suffix;
+		long ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
+	char *end;
+	long v;
+
+	errno = 0;
+	v = s ? strtol(s, &end, 10) : 0;
+	if (!s || end == s || errno || v < 0)
+		return llm_fail(LLM_EINVAL, "%s: '%s' is not a duration (like 15s or 500ms)", what,
+				s ? s : "");
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		if (v > max_ms / units[i].ms || v * units[i].ms < min_ms)
+			return llm_fail(LLM_EINVAL, "%s: %s is outside [%ldms, %ldms]", what, s,
+					min_ms, max_ms);
+		*out = v * units[i].ms;
+		return LLM_OK;
+	}
+	return llm_fail(LLM_EINVAL, "%s: '%s' has an unknown unit (use ms, s, m or h)", what, s);
+}
+
 void llm_opts_usage(FILE *out, const struct llm_opt *opts)
 {
 	for (; opts->name; opts++) {

@@ -42,6 +42,11 @@ llm_err llm_opts_long(const struct llm_opt *opts, const char *name, long min, lo
  * in the error detail. */
 llm_err llm_parse_long(const char *s, const char *what, long min, long max, long *out);
 
+/* Parses a duration such as "15s", "500ms", "2m" or "1h" (a bare number is
+ * seconds) into milliseconds within [min_ms, max_ms]; what names the value in
+ * the error detail. */
+llm_err llm_parse_duration_ms(const char *s, const char *what, long min_ms, long max_ms, long *out);
+
 /* Prints one line per option: names, metavar, help and default. */
 void llm_opts_usage(FILE *out, const struct llm_opt *opts);
 

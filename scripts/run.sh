@@ -12,6 +12,8 @@ run=$root/build/cluster/dev
 pidfile=$run/pids/llmops-operator.pid
 log=$run/logs/llmops-operator.log
 kubectl="$root/build/controlplane/bin/kubectl --kubeconfig $run/admin.kubeconfig"
+metrics_port=18080
+probe_port=18081
 
 say() { echo "run: $*"; }
 
@@ -29,7 +31,9 @@ start_operator() {
 		say "operator already running (pid $(operator_pid))"
 		return 0
 	fi
-	setsid "$root/bin/llmops-operator" --log-level info \
+	setsid "$root/bin/llmops-operator" --kubeconfig "$run/operator.kubeconfig" \
+		--leader-elect --metrics-bind-address "127.0.0.1:$metrics_port" \
+		--health-probe-bind-address "127.0.0.1:$probe_port" \
 		>>"$log" 2>&1 </dev/null &
 	echo $! >"$pidfile"
 	sleep 0.5
@@ -67,6 +71,9 @@ Explore:
   export PATH=$root/build/controlplane/bin:\$PATH
   kubectl api-resources
   kubectl get all -A
+  kubectl get lease llmops-operator -o yaml      # who leads
+  curl -s http://127.0.0.1:$metrics_port/metrics   # operator metrics
+  curl -s http://127.0.0.1:$probe_port/readyz
   tail -f $log
 Stop everything with: make stop
 MSG

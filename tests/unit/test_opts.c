@@ -101,6 +101,34 @@ static void test_opts_integers_are_checked_whole_and_in_range(void **state)
 	assert_int_equal(v, 12);
 }
 
+static void test_opts_durations_take_units_and_ranges(void **state)
+{
+	long ms = -1;
+
+	(void)state;
+	assert_int_equal(llm_parse_duration_ms("15s", "d", 1, 100000, &ms), LLM_OK);
+	assert_int_equal(ms, 15000);
+	assert_int_equal(llm_parse_duration_ms("500ms", "d", 1, 100000, &ms), LLM_OK);
+	assert_int_equal(ms, 500);
+	assert_int_equal(llm_parse_duration_ms("2m", "d", 1, 1000000, &ms), LLM_OK);
+	assert_int_equal(ms, 120000);
+	assert_int_equal(llm_parse_duration_ms("1h", "d", 1, 10000000, &ms), LLM_OK);
+	assert_int_equal(ms, 3600000);
+	assert_int_equal(llm_parse_duration_ms("7", "d", 1, 100000, &ms), LLM_OK);
+	assert_int_equal(ms, 7000);
+	assert_int_equal(llm_parse_duration_ms("fast", "--lease", 1, 100000, &ms), LLM_EINVAL);
+	assert_string_equal(llm_last_error(),
+			    "--lease: 'fast' is not a duration (like 15s or 500ms)");
+	assert_int_equal(llm_parse_duration_ms("5d", "--lease", 1, 100000, &ms), LLM_EINVAL);
+	assert_string_equal(llm_last_error(),
+			    "--lease: '5d' has an unknown unit (use ms, s, m or h)");
+	assert_int_equal(llm_parse_duration_ms("-1s", "d", 1, 100000, &ms), LLM_EINVAL);
+	assert_int_equal(llm_parse_duration_ms("0s", "d", 1, 100000, &ms), LLM_EINVAL);
+	assert_int_equal(llm_parse_duration_ms("99999999999h", "d", 1, 100000, &ms), LLM_EINVAL);
+	assert_int_equal(llm_parse_duration_ms(NULL, "d", 1, 100000, &ms), LLM_EINVAL);
+	assert_int_equal(ms, 7000);
+}
+
 static void test_opts_usage_lists_every_option_with_default(void **state)
 {
 	char *text = NULL;
@@ -126,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_opts_double_dash_ends_options),
 		cmocka_unit_test(test_opts_errors_name_the_option),
 		cmocka_unit_test(test_opts_integers_are_checked_whole_and_in_range),
+		cmocka_unit_test(test_opts_durations_take_units_and_ranges),
 		cmocka_unit_test(test_opts_usage_lists_every_option_with_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
