@@ -27,6 +27,8 @@ CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,build/tests/unit/%,$(wildcard tests/unit/test_*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,build/tests/integration/%,$(wildcard tests/integration/test_*.c))
+# The same tests without sanitizers, for valgrind's leak check.
+VALGRIND_TESTS := $(patsubst tests/integration/%.c,build/plain/tests/integration/%,$(wildcard tests/integration/test_*.c))
 BINARIES := bin/llmops-operator bin/llmops-agent
 
 # CUDA: the wheels from `make deps`, then /usr/local/cuda, then PATH.
@@ -49,7 +51,8 @@ VENV := build/venv
 CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
-	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean
+	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
+	bench-kube
 
 all: $(BINARIES) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -112,6 +115,10 @@ build/tests/%: tests/%.c build/libllmops-san.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $< build/libllmops-san.a $(LDLIBS) -lcmocka -o $@
 
+build/plain/tests/%: tests/%.c build/libllmops.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -lcmocka -o $@
+
 test-unit: $(UNIT_TESTS) ## C unit tests under ASan and UBSan
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
@@ -119,8 +126,8 @@ test-cuda-compile: ## compile and link every .cu (needs nvcc; does not run)
 	@if [ -z "$(NVCC)" ]; then echo "CUDA: skipped compile check (no nvcc)"; \
 	else $(MAKE) --no-print-directory $(CUDA_TEST) && echo "CUDA: all .cu compiled and linked"; fi
 
-test-integration: all $(INTEGRATION_TESTS) ## tests against a local control plane (started and stopped here)
-	@e2e/run.sh $(INTEGRATION_TESTS)
+test-integration: all $(INTEGRATION_TESTS) $(VALGRIND_TESTS) ## tests against a local control plane (started and stopped here)
+	@e2e/run.sh $(INTEGRATION_TESTS) -- $(VALGRIND_TESTS)
 
 test: deps ## everything CI runs: style, unit, CUDA compile, integration, e2e
 	@$(MAKE) --no-print-directory all
@@ -131,6 +138,17 @@ test: deps ## everything CI runs: style, unit, CUDA compile, integration, e2e
 
 test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
 	$(CUDA_TEST)
+
+# --- benchmarks ---------------------------------------------------------------------
+
+build/bench/%: bench/%.c build/libllmops.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
+
+bench: bench-kube ## every benchmark that runs on this machine
+
+bench-kube: deps build/bench/bench_kube ## Kubernetes runtime: memory, watch latency, reconcile rate
+	@bench/run-kube.sh
 
 # --- local control plane and the main job ---------------------------------------
 
@@ -154,6 +172,7 @@ stop: ## stop what `make run` started
 	@scripts/run.sh stop
 
 clean: ## remove build outputs (not the cache of installed tools)
-	rm -rf bin build/obj build/san build/cuda-obj build/tests build/*.a build/version.txt
+	rm -rf bin build/obj build/san build/plain build/bench build/cuda-obj build/tests build/*.a \
+		build/version.txt
 
 -include $(CORE_OBJ:.o=.d) $(SAN_OBJ:.o=.d) build/obj/operator/main.d build/obj/agent/main.d

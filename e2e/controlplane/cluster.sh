@@ -8,7 +8,7 @@
 #   cluster.sh up        start (or report "already up"), wait for /readyz
 #   cluster.sh down      stop the processes this script started (pid files)
 #   cluster.sh destroy   down, then delete the run directory (data, certs)
-#   cluster.sh env       print the KUBECONFIG export for the admin identity
+#   cluster.sh env       print exports: KUBECONFIG (admin) and LLMOPS_ETCD_ENDPOINT
 #   cluster.sh status    print each component's state; exit 1 if not all up
 #
 # Several clusters can coexist: LLMOPS_CLUSTER names one (default "dev"; the
@@ -265,7 +265,10 @@ case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 destroy) cmd_down; rm -rf "$run"; say "removed $run" ;;
-env) echo "export KUBECONFIG=$run/admin.kubeconfig" ;;
+env)
+	echo "export KUBECONFIG=$run/admin.kubeconfig"
+	echo "export LLMOPS_ETCD_ENDPOINT=http://127.0.0.1:$etcd_port"
+	;;
 status) cmd_status ;;
 *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac
