@@ -60,6 +60,7 @@ struct conn {
 	size_t len; /* body length, also sent as Content-Length */
 	size_t off; /* bytes of body written */
 	unsigned status;
+	int retry_after; /* seconds, 0: no Retry-After header */
 	char type[128];
 	bool head;	   /* HEAD: send headers only */
 	bool headers_sent; /* headers written, body (if any) pending */
@@ -124,6 +125,7 @@ static void run_handler(struct conn *c, const struct route *rt, const llm_httpd_
 		return;
 	}
 	c->status = (unsigned)res.status;
+	c->retry_after = res.retry_after > 0 ? res.retry_after : 0;
 	snprintf(c->type, sizeof(c->type), "%s", res.content_type);
 	c->len = res.body.len;
 	c->body = llm_buf_steal(&res.body);
@@ -199,6 +201,14 @@ static int write_headers(struct lws *wsi, struct conn *c)
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW,
 					 (const unsigned char *)"GET, HEAD", 9, &p, end))
 		return -1;
+	if (c->retry_after) {
+		char secs[16];
+		int n = snprintf(secs, sizeof(secs), "%d", c->retry_after);
+
+		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+						 (const unsigned char *)secs, n, &p, end))
+			return -1;
+	}
 	if (c->close && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
 						     (const unsigned char *)"close", 5, &p, end))
 		return -1;

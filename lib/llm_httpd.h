@@ -36,6 +36,7 @@ typedef struct llm_httpd_response {
 	int status;		  /* HTTP status code; 200 unless the handler sets it */
 	const char *content_type; /* a string constant; "text/plain; charset=utf-8" by default */
 	llm_buf body;		  /* capped at LLM_HTTPD_BODY_MAX; the server frees it */
+	int retry_after;	  /* seconds for a Retry-After header (429, 503); 0: none */
 } llm_httpd_response;
 
 /* Fills res for req. Returning an error (for instance the LLM_ETOOLARGE of a
