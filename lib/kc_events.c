@@ -28,6 +28,7 @@
 #include "llm_buf.h"
 #include "llm_json.h"
 #include "llm_log.h"
+#include "llm_time.h"
 
 #define LOGGER		    "events"
 #define DEFAULT_FLUSH_MS    1000
@@ -82,27 +83,6 @@ struct kc_events {
 };
 
 /* --- clocks, names, keys ----------------------------------------------------- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* metav1.MicroTime for now: RFC 3339 with microseconds, UTC. */
-static void micro_time(char *out, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-	size_t n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, size - n, ".%06ldZ", ts.tv_nsec / 1000);
-}
 
 /* A random 64-bit id; time and a counter when the kernel has no entropy. */
 static uint64_t random_id(kc_events *r)
@@ -358,11 +338,11 @@ static llm_err record_locked(kc_events *r, llm_buf *key, const json_t *reg, cons
 			     const char *reason, const char *action, const char *note)
 {
 	char now[MICRO_TIME_LEN];
-	uint64_t t = now_ms(), hash = hash_str(llm_buf_str(key));
+	uint64_t t = llm_mono_ms(), hash = hash_str(llm_buf_str(key));
 	struct entry *e = find_key(r, hash, llm_buf_str(key));
 	json_t *event;
 
-	micro_time(now, sizeof(now));
+	llm_micro_time(now, sizeof(now));
 	if (e && t - e->seen_ms > (uint64_t)r->o.series_window_ms) {
 		forget(r, e);
 		e = NULL;
@@ -452,7 +432,7 @@ static bool is_due(const kc_events *r, const struct entry *e, bool all, uint64_t
  * the orphans' writes. */
 static size_t collect(kc_events *r, bool all, struct job **out)
 {
-	uint64_t t = now_ms();
+	uint64_t t = llm_mono_ms();
 	size_t due = r->norphans, n = r->norphans;
 	struct entry *e;
 
@@ -547,25 +527,11 @@ static void settle(kc_events *r, struct job *jobs, size_t n)
 	}
 }
 
-static struct timespec deadline_in(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 /* Sleeps a flush interval, or less when woken by a new entry, a flush
  * request or stop. */
 static void wait_for_work(kc_events *r)
 {
-	struct timespec until = deadline_in(r->o.flush_interval_ms);
+	struct timespec until = llm_deadline_ms((uint64_t)r->o.flush_interval_ms);
 
 	while (!r->wake && !r->stopping && r->flush_req == r->flush_done)
 		if (pthread_cond_timedwait(&r->wake_cond, &r->mu, &until) == ETIMEDOUT)
@@ -589,7 +555,7 @@ static void flush_pass(kc_events *r, bool stop)
 	free(jobs);
 	r->flush_done = want;
 	pthread_cond_broadcast(&r->done_cond);
-	sweep_expired(r, now_ms());
+	sweep_expired(r, llm_mono_ms());
 	if (r->dropped) {
 		llm_warn(LOGGER, "event cache full: %lu pending Event writes dropped", r->dropped);
 		r->dropped = 0;
@@ -645,14 +611,10 @@ static void apply_defaults(kc_events *r, const struct kc_events_opts *o)
 /* Initialises the lock and conditions and starts the flusher. */
 static llm_err start_flusher(kc_events *r)
 {
-	pthread_condattr_t ca;
 	int err;
 
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->wake_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	llm_cond_init_monotonic(&r->wake_cond);
 	pthread_cond_init(&r->done_cond, NULL);
 	err = pthread_create(&r->thread, NULL, flusher_main, r);
 	if (err == 0)

@@ -17,6 +17,7 @@
 #include "kc_watch.h"
 #include "llm_json.h"
 #include "llm_log.h"
+#include "llm_time.h"
 
 #define MAX_HANDLERS	 8
 #define BACKOFF_START_MS 800
@@ -45,14 +46,6 @@ struct kc_informer {
 	struct kc_informer_stats stats;
 	unsigned int seed;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 llm_err kc_object_key(json_t *obj, char *out, size_t size)
 {
@@ -301,22 +294,7 @@ static llm_err list_once(kc_informer *inf)
 /* Sleeps up to ms unless stopped; returns false when stopping. */
 static bool pause_ms(kc_informer *inf, uint64_t ms)
 {
-	struct timespec until;
-	bool stopping;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += (time_t)(ms / 1000);
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&inf->mu);
-	while (!inf->stopping && pthread_cond_timedwait(&inf->cond, &inf->mu, &until) == 0)
-		;
-	stopping = inf->stopping;
-	pthread_mutex_unlock(&inf->mu);
-	return !stopping;
+	return !llm_cond_wait_stop(&inf->cond, &inf->mu, &inf->stopping, ms);
 }
 
 static bool stopping(kc_informer *inf)
@@ -354,7 +332,7 @@ static llm_err watch_once(kc_informer *inf)
  * without a failure, with up to 10% jitter. */
 static uint64_t next_backoff(kc_informer *inf, uint64_t *delay, uint64_t *last_failure)
 {
-	uint64_t t = now_ms();
+	uint64_t t = llm_mono_ms();
 
 	if (*delay == 0 || t - *last_failure > BACKOFF_RESET_MS)
 		*delay = BACKOFF_START_MS;
@@ -438,17 +416,10 @@ llm_err kc_informer_new(kc_http *h, const struct kc_informer_opts *o, kc_informe
 	inf->keep_managed_fields = o->keep_managed_fields;
 	inf->store = json_object();
 	inf->labels = json_object();
-	inf->seed = (unsigned int)now_ms() ^ (unsigned int)(uintptr_t)inf;
+	inf->seed = (unsigned int)llm_mono_ms() ^ (unsigned int)(uintptr_t)inf;
 	pthread_rwlock_init(&inf->cache_lock, NULL);
 	pthread_mutex_init(&inf->mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&inf->cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	llm_cond_init_monotonic(&inf->cond);
 	*out = inf;
 	return LLM_OK;
 }
@@ -488,10 +459,10 @@ bool kc_informer_has_synced(kc_informer *inf)
 
 bool kc_informer_wait_synced(kc_informer *inf, int timeout_ms)
 {
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	uint64_t end = llm_mono_ms() + (uint64_t)timeout_ms;
 
 	while (!kc_informer_has_synced(inf)) {
-		if (now_ms() >= end || stopping(inf))
+		if (llm_mono_ms() >= end || stopping(inf))
 			return false;
 		pause_ms(inf, 20);
 	}

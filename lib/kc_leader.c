@@ -12,6 +12,7 @@
 #include "kc_client.h"
 #include "llm_json.h"
 #include "llm_log.h"
+#include "llm_time.h"
 
 struct kc_leader {
 	kc_http *h;
@@ -27,32 +28,11 @@ struct kc_leader {
 	unsigned int seed;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* metav1.MicroTime for now: RFC 3339 with microseconds, UTC. */
-static void micro_time(char *out, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-	size_t n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, size - n, ".%06ldZ", ts.tv_nsec / 1000);
-}
-
 static json_t *new_lease(kc_leader *l)
 {
 	char now[64];
 
-	micro_time(now, sizeof(now));
+	llm_micro_time(now, sizeof(now));
 	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:i, s:s, s:s, s:i}}", "apiVersion",
 			 "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", l->name,
 			 "namespace", l->ns, "spec", "holderIdentity", l->id,
@@ -69,7 +49,7 @@ static void observe(kc_leader *l, json_t *lease)
 		 llm_json_str_or(lease, "spec.renewTime", ""));
 	if (strcmp(rec, l->observed) != 0) {
 		snprintf(l->observed, sizeof(l->observed), "%s", rec);
-		l->observed_ms = now_ms();
+		l->observed_ms = llm_mono_ms();
 	}
 }
 
@@ -81,7 +61,7 @@ static bool take(kc_leader *l, json_t *lease, const char *holder)
 	char now[64];
 	bool ok;
 
-	micro_time(now, sizeof(now));
+	llm_micro_time(now, sizeof(now));
 	llm_json_get_int(lease, "spec.leaseTransitions", &transitions);
 	if (strcmp(holder, l->id) != 0) {
 		json_object_set_new(spec, "acquireTime", json_string(now));
@@ -120,7 +100,7 @@ static bool try_acquire_or_renew(kc_leader *l)
 	observe(l, lease);
 	holder = llm_json_str_or(lease, "spec.holderIdentity", "");
 	if (holder[0] && strcmp(holder, l->id) != 0 &&
-	    now_ms() < l->observed_ms + (uint64_t)l->o.lease_ms)
+	    llm_mono_ms() < l->observed_ms + (uint64_t)l->o.lease_ms)
 		goto out; /* held by another, and not expired */
 	ok = take(l, lease, holder);
 out:
@@ -140,7 +120,7 @@ static void release_lease(kc_leader *l)
 	if (kc_get(l->h, &KC_LEASES, l->ns, l->name, KC_MAIN, &lease) != LLM_OK ||
 	    strcmp(llm_json_str_or(lease, "spec.holderIdentity", ""), l->id) != 0)
 		goto out;
-	micro_time(now, sizeof(now));
+	llm_micro_time(now, sizeof(now));
 	spec = json_object_get(lease, "spec");
 	json_object_set_new(spec, "holderIdentity", json_string(""));
 	json_object_set_new(spec, "leaseDurationSeconds", json_integer(1));
@@ -158,22 +138,7 @@ out:
 /* Waits ms unless stopping; returns false when stopping. */
 static bool wait_ms(kc_leader *l, uint64_t ms)
 {
-	struct timespec until;
-	bool go_on;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += (time_t)(ms / 1000);
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&l->mu);
-	while (!l->stopping && pthread_cond_timedwait(&l->cond, &l->mu, &until) == 0)
-		;
-	go_on = !l->stopping;
-	pthread_mutex_unlock(&l->mu);
-	return go_on;
+	return !llm_cond_wait_stop(&l->cond, &l->mu, &l->stopping, ms);
 }
 
 static void set_leading(kc_leader *l, bool leading)
@@ -181,7 +146,7 @@ static void set_leading(kc_leader *l, bool leading)
 	pthread_mutex_lock(&l->mu);
 	l->leading = leading;
 	if (leading)
-		l->last_renew_ms = now_ms();
+		l->last_renew_ms = llm_mono_ms();
 	pthread_mutex_unlock(&l->mu);
 	llm_info("leader", "%s %s lease %s/%s", l->id, leading ? "acquired" : "lost", l->ns,
 		 l->name);
@@ -197,7 +162,7 @@ static void lead(kc_leader *l)
 	while (wait_ms(l, (uint64_t)l->o.retry_ms)) {
 		if (try_acquire_or_renew(l)) {
 			pthread_mutex_lock(&l->mu);
-			l->last_renew_ms = now_ms();
+			l->last_renew_ms = llm_mono_ms();
 			pthread_mutex_unlock(&l->mu);
 		} else if (!kc_leader_is_leader(l)) {
 			set_leading(l, false);
@@ -265,16 +230,9 @@ llm_err kc_leader_new(kc_http *h, const struct kc_leader_opts *opts, kc_leader *
 	l->ns = strdup(o.ns);
 	l->name = strdup(o.name);
 	l->id = strdup(o.identity);
-	l->seed = (unsigned int)now_ms();
+	l->seed = (unsigned int)llm_mono_ms();
 	pthread_mutex_init(&l->mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&l->cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	llm_cond_init_monotonic(&l->cond);
 	if (!l->ns || !l->name || !l->id) {
 		kc_leader_destroy(l);
 		return llm_fail(LLM_ENOMEM, "leader election: out of memory");
@@ -298,7 +256,7 @@ bool kc_leader_is_leader(kc_leader *l)
 	bool leading;
 
 	pthread_mutex_lock(&l->mu);
-	leading = l->leading && now_ms() - l->last_renew_ms <= (uint64_t)l->o.renew_ms;
+	leading = l->leading && llm_mono_ms() - l->last_renew_ms <= (uint64_t)l->o.renew_ms;
 	pthread_mutex_unlock(&l->mu);
 	return leading;
 }

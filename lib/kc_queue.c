@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "llm_log.h"
+#include "llm_time.h"
 
 #define NOT_WAITING	 SIZE_MAX
 #define DEFAULT_BASE_MS	 5
@@ -32,18 +33,10 @@
 
 /* ---- Clock ---- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t mono_ms(void *data)
 {
 	(void)data;
-	return mono_ns() / NS_PER_MS;
+	return llm_mono_ns() / NS_PER_MS;
 }
 
 /* now + delay, saturating instead of wrapping. */
@@ -667,7 +660,7 @@ llm_err kc_queue_add(kc_queue *q, const char *key)
 	pthread_mutex_lock(&q->mu);
 	if (q->shutting_down)
 		goto out_unlock;
-	promote_ready(q, mono_ns());
+	promote_ready(q, llm_mono_ns());
 	err = entry_get(q, key, &e);
 	if (!err)
 		enqueue_locked(q, e);
@@ -700,7 +693,7 @@ static llm_err wait_locked(kc_queue *q, struct entry *e, uint64_t ready)
 
 llm_err kc_queue_add_after(kc_queue *q, const char *key, uint64_t delay_ms)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = llm_mono_ns();
 	struct entry *e;
 	llm_err err = LLM_OK;
 
@@ -769,7 +762,7 @@ bool kc_queue_get(kc_queue *q, const char **key)
 	for (;;) {
 		if (q->shutting_down && !q->draining)
 			goto out_none;
-		promote_ready(q, mono_ns());
+		promote_ready(q, llm_mono_ns());
 		if (q->fifo_head)
 			break;
 		if (q->shutting_down)
@@ -778,7 +771,7 @@ bool kc_queue_get(kc_queue *q, const char **key)
 	}
 	e = fifo_pop(q);
 	e->dirty = false;
-	proc_link(q, e, mono_ns());
+	proc_link(q, e, llm_mono_ns());
 	*key = e->key;
 	pthread_mutex_unlock(&q->mu);
 	return true;
@@ -829,7 +822,7 @@ void kc_queue_shutdown(kc_queue *q)
 
 llm_err kc_queue_shutdown_drain(kc_queue *q, uint64_t timeout_ms)
 {
-	struct timespec deadline = ns_to_timespec(ns_after(mono_ns(), timeout_ms));
+	struct timespec deadline = ns_to_timespec(ns_after(llm_mono_ns(), timeout_ms));
 	llm_err err = LLM_OK;
 
 	pthread_mutex_lock(&q->mu);
@@ -867,7 +860,7 @@ void kc_queue_stats(const kc_queue *q, struct kc_queue_stats *out)
 	/* The mutex is not part of the queue's logical state; locking it is
 	 * fine on a queue that is const only through this pointer. */
 	pthread_mutex_t *mu = (pthread_mutex_t *)&q->mu;
-	uint64_t now = mono_ns(), age;
+	uint64_t now = llm_mono_ns(), age;
 	const struct entry *e;
 	size_t ready;
 
