@@ -16,13 +16,16 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -fopenmp
-CPPFLAGS = -Ilib -Ikernels/include $(PKG_CFLAGS) -DLLMOPS_VERSION='"$(VERSION)"'
+CPPFLAGS = -Ilib -Ioperator -Iagent -Ikernels/include $(PKG_CFLAGS) -DLLMOPS_VERSION='"$(VERSION)"'
 LDLIBS = $(PKG_LIBS) -fopenmp -lm -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRC := $(wildcard lib/*.c)
 KERNEL_SRC := $(wildcard kernels/cpu/*.c)
-CORE_SRC := $(LIB_SRC) $(KERNEL_SRC)
+# The operator's and agent's modules (all but their mains) go into the
+# library too, so unit tests can link them.
+APP_SRC := $(filter-out %/main.c,$(wildcard operator/*.c agent/*.c))
+CORE_SRC := $(LIB_SRC) $(KERNEL_SRC) $(APP_SRC)
 CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,build/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -52,7 +55,7 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube
+	bench-kube test-lua
 
 all: $(BINARIES) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -122,6 +125,9 @@ build/plain/tests/%: tests/%.c build/libllmops.a
 test-unit: $(UNIT_TESTS) ## C unit tests under ASan and UBSan
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
+test-lua: ## Argo CD health checks (Lua) against their fixtures
+	@tests/lua/run_health_tests.sh
+
 test-cuda-compile: ## compile and link every .cu (needs nvcc; does not run)
 	@if [ -z "$(NVCC)" ]; then echo "CUDA: skipped compile check (no nvcc)"; \
 	else $(MAKE) --no-print-directory $(CUDA_TEST) && echo "CUDA: all .cu compiled and linked"; fi
@@ -129,10 +135,11 @@ test-cuda-compile: ## compile and link every .cu (needs nvcc; does not run)
 test-integration: all $(INTEGRATION_TESTS) $(VALGRIND_TESTS) ## tests against a local control plane (started and stopped here)
 	@e2e/run.sh $(INTEGRATION_TESTS) -- $(VALGRIND_TESTS)
 
-test: deps ## everything CI runs: style, unit, CUDA compile, integration, e2e
+test: deps ## everything CI runs: style, unit, Lua, CUDA compile, integration, e2e
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-lua
 	@$(MAKE) --no-print-directory test-cuda-compile
 	@$(MAKE) --no-print-directory test-integration
 

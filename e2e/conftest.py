@@ -60,3 +60,31 @@ def kubectl(controlplane_bin):
                               check=check, timeout=60)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def crds(root, kubectl):
+    """Installs the llmops.dev CRDs from crds/ and waits until they serve."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(root / "crds"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s",
+            "crd", "-l", "app.kubernetes.io/part-of=llmops")
+    return root / "crds"
+
+
+@pytest.fixture(scope="session")
+def helm(controlplane_bin, tmp_path_factory):
+    """Runs the locally built helm with a private home; fails the test on error
+    unless check=False."""
+    home = tmp_path_factory.mktemp("helm-home")
+    env = dict(os.environ, HELM_CACHE_HOME=str(home / "cache"),
+               HELM_CONFIG_HOME=str(home / "config"), HELM_DATA_HOME=str(home / "data"))
+
+    def run(*args, check=True):
+        proc = subprocess.run([str(controlplane_bin / "helm"), *args], capture_output=True,
+                              text=True, timeout=120, env=env)
+        if check and proc.returncode != 0:
+            pytest.fail(f"helm {' '.join(args)} failed ({proc.returncode}):\n"
+                        f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run

@@ -4,86 +4,30 @@ replicas (one leader at a time; takeover after SIGKILL within lease
 duration + retry period; after SIGTERM within about one retry period,
 because the leader releases its lease)."""
 
-import os
 import signal
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from kubernetes import client
+
+from operator_process import Operator, get, wait_for
 
 # Short election timings keep the test quick; their ratios are the defaults'.
 LEASE_S, RENEW_S, RETRY_S = 6, 4, 1
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(port, path):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, ConnectionError):
-        return None, ""
-
-
-def wait_for(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
-class Operator:
-    def __init__(self, root, tmp_path, name, *extra):
-        self.metrics, self.probes = free_port(), free_port()
-        self.log = open(tmp_path / f"{name}.log", "w+")
-        cmd = [str(root / "bin/llmops-operator"),
-               "--kubeconfig", os.environ["LLMOPS_OPERATOR_KUBECONFIG"],
-               "--metrics-bind-address", f"127.0.0.1:{self.metrics}",
-               "--health-probe-bind-address", f"127.0.0.1:{self.probes}", *extra]
-        self.proc = subprocess.Popen(cmd, stderr=self.log, stdout=self.log)
-        assert wait_for(lambda: get(self.probes, "/healthz")[0] == 200, 30), self.output()
-
-    def output(self):
-        self.log.seek(0)
-        return self.log.read()
-
-    def leading(self, lease):
-        status, text = get(self.metrics, "/metrics")
-        return status == 200 and \
-            f'leader_election_master_status{{name="{lease}"}} 1' in text
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=30)
-
-
 @pytest.fixture
-def operators(root, tmp_path):
+def operators(root, tmp_path, crds):
     started = []
 
     def start(name, *extra):
-        op = Operator(root, tmp_path, name, *extra)
+        op = Operator(root, tmp_path / f"{name}.log", *extra)
         started.append(op)
         return op
 
     yield start
     for op in started:
-        op.stop(signal.SIGKILL)
-        op.log.close()
+        op.close()
 
 
 def election_args(lease):

@@ -166,14 +166,20 @@ static void apply_defaults(struct kc_manager_opts *o)
 	o->retry_ms = o->retry_ms > 0 ? o->retry_ms : 2000;
 }
 
-/* hostname_<16 hex digits>, unique per process like client-go's default. */
+/* <pod or host name>_<16 hex digits>, unique per process like client-go's
+ * default; $POD_NAME (from the downward API) names the Pod even where the
+ * host name is not the Pod's. */
 static char *default_identity(void)
 {
 	char host[256] = "unknown", id[320];
+	const char *pod = getenv("POD_NAME");
 	unsigned char rnd[8] = {0};
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 
-	gethostname(host, sizeof(host) - 1);
+	if (pod && pod[0])
+		snprintf(host, sizeof(host), "%s", pod);
+	else
+		gethostname(host, sizeof(host) - 1);
 	if (fd >= 0) {
 		if (read(fd, rnd, sizeof(rnd)) < 0)
 			memset(rnd, 0, sizeof(rnd));

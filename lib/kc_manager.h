@@ -32,7 +32,7 @@ struct kc_manager_opts {
 	bool leader_elect;		  /* [false] */
 	const char *leader_ns;		  /* Lease namespace [the config's namespace] */
 	const char *leader_name;	  /* Lease name ["llmops-operator"] */
-	const char *identity;		  /* [hostname + "_" + random] */
+	const char *identity;		  /* [$POD_NAME or hostname, "_", random] */
 	int lease_ms, renew_ms, retry_ms; /* [15000, 10000, 2000] */
 	int workers;			  /* per controller, unless its def says [2] */
 	int shutdown_grace_ms;		  /* [30000] */

@@ -7,12 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "evalrun.h"
+#include "finetunejob.h"
 #include "kc_config.h"
+#include "kc_events.h"
 #include "kc_http.h"
 #include "kc_manager.h"
 #include "llm_log.h"
 #include "llm_opts.h"
+#include "modelendpoint.h"
+#include "monitor.h"
+#include "promptversion.h"
+#include "ragindex.h"
 
 #ifndef LLMOPS_VERSION
 #define LLMOPS_VERSION "unknown"
@@ -36,6 +44,10 @@ static struct llm_opt options[] = {
 	{"leader-election-retry-period", 0, "DURATION", "2s", "time between election attempts",
 	 NULL},
 	{"workers", 0, "N", "2", "concurrent reconciles per controller", NULL},
+	{"agent-image", 0, "IMAGE", "llmops/agent:" LLMOPS_VERSION,
+	 "image of agent workloads unless a resource sets spec.image", NULL},
+	{"agent-service-account", 0, "NAME", NULL,
+	 "service account of agent Pods (default: the namespace's default)", NULL},
 	{"kube-api-qps", 0, "QPS", "50", "client-side rate limit for API requests", NULL},
 	{"kube-api-burst", 0, "N", "100", "client-side burst for API requests", NULL},
 	{"shutdown-grace-period", 0, "DURATION", "30s",
@@ -48,6 +60,14 @@ static struct llm_opt options[] = {
 };
 
 static kc_manager *running_manager;
+
+/* Every kind the operator reconciles: one reconciler each. */
+static const struct op_reconciler *const reconcilers[] = {
+	&promptversion_reconciler, &finetunejob_reconciler,   &ragindex_reconciler,
+	&evalrun_reconciler,	   &modelendpoint_reconciler, &monitor_reconciler,
+};
+
+#define NRECONCILERS (sizeof(reconcilers) / sizeof(reconcilers[0]))
 
 static void on_signal(int sig)
 {
@@ -136,10 +156,36 @@ static void handle_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Adds a controller per reconciler, all sharing ctx. */
+static llm_err add_controllers(kc_manager *m, struct op_ctx *ctx)
+{
+	for (size_t i = 0; i < NRECONCILERS; i++) {
+		struct kc_controller_def def;
+		llm_err rc;
+
+		op_controller_def(reconcilers[i], ctx, &def);
+		rc = kc_manager_add(m, &def);
+		if (rc)
+			return rc;
+	}
+	return LLM_OK;
+}
+
+static llm_err new_recorder(kc_http *h, kc_events **out)
+{
+	char host[256] = "llmops-operator";
+
+	gethostname(host, sizeof(host) - 1);
+	return kc_events_new(h, "llmops.dev/operator", host, out);
+}
+
 /* Connects, builds the manager and runs it; returns the exit status. */
 static int run(const struct kc_manager_opts *mo, const struct kc_http_opts *ho)
 {
 	struct kc_config_opts co = {.kubeconfig = llm_opts_get(options, "kubeconfig")};
+	struct op_ctx ctx = {.agent_image = llm_opts_get(options, "agent-image"),
+			     .agent_service_account =
+				     llm_opts_get(options, "agent-service-account")};
 	kc_config *cfg = NULL;
 	kc_http *h = NULL;
 	kc_manager *m = NULL;
@@ -149,6 +195,11 @@ static int run(const struct kc_manager_opts *mo, const struct kc_http_opts *ho)
 		rc = kc_http_new(cfg, ho, &h);
 	if (!rc)
 		rc = kc_manager_new(h, mo, &m);
+	if (!rc)
+		rc = new_recorder(h, &ctx.events);
+	ctx.h = h;
+	if (!rc)
+		rc = add_controllers(m, &ctx);
 	if (rc) {
 		llm_error("operator", "cannot start: %s", llm_last_error());
 		goto out;
@@ -165,6 +216,7 @@ static int run(const struct kc_manager_opts *mo, const struct kc_http_opts *ho)
 		llm_info("operator", "stopped cleanly");
 out:
 	kc_manager_destroy(m);
+	kc_events_destroy(ctx.events);
 	kc_http_destroy(h);
 	kc_config_destroy(cfg);
 	return rc ? 1 : 0;

@@ -1,0 +1,249 @@
+/* PromptVersion reconciler: nothing to run. It validates the template,
+ * hashes the spec, keeps aliases (labels llmops.dev/alias-<name>) unique
+ * within a prompt family, and reports all that in status. Alias clashes
+ * concern several objects, so each reconcile re-evaluates the whole family
+ * and updates every member whose AliasConflict condition changed. */
+#include "promptversion.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kc_meta.h"
+#include "llm_json.h"
+
+#define ALIAS_PREFIX "llmops.dev/alias-"
+
+static bool declared(const json_t *spec, const char *name, size_t len)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(spec, "variables"), i, v)
+	{
+		const char *n = json_string_value(json_object_get(v, "name"));
+
+		if (n && strlen(n) == len && strncmp(n, name, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Checks the placeholders of one text; where names it in errors. */
+static llm_err check_text(const json_t *spec, const char *text, const char *where)
+{
+	const char *p = text;
+
+	while ((p = strpbrk(p, "{}"))) {
+		const char *open = p, *close, *a, *b;
+
+		if (p[0] == '}' && p[1] == '}')
+			return llm_fail(LLM_EINVAL, "%s: '}}' at offset %zu closes nothing", where,
+					(size_t)(p - text));
+		if (!(p[0] == '{' && p[1] == '{')) {
+			p++;
+			continue;
+		}
+		close = strstr(open + 2, "}}");
+		if (!close || memchr(open + 2, '{', (size_t)(close - open - 2)))
+			return llm_fail(LLM_EINVAL, "%s: '{{' at offset %zu is not closed", where,
+					(size_t)(open - text));
+		for (a = open + 2; *a == ' '; a++)
+			;
+		for (b = close; b > a && b[-1] == ' '; b--)
+			;
+		if (b == a ||
+		    strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			      "0123456789_") != (size_t)(b - a) ||
+		    (*a >= '0' && *a <= '9'))
+			return llm_fail(LLM_EINVAL, "%s: '%.*s' is not a variable name", where,
+					(int)(close - open + 2), open);
+		if (!declared(spec, a, (size_t)(b - a)))
+			return llm_fail(
+				LLM_EINVAL,
+				"%s: variable '%.*s' is used but not declared in spec.variables",
+				where, (int)(b - a), a);
+		p = close + 2;
+	}
+	return LLM_OK;
+}
+
+static llm_err check_templates(const json_t *spec)
+{
+	const char *tmpl = json_string_value(json_object_get(spec, "template"));
+	json_t *m;
+	size_t i;
+	llm_err rc = tmpl ? check_text(spec, tmpl, "spec.template") : LLM_OK;
+
+	json_array_foreach(json_object_get(spec, "messages"), i, m)
+	{
+		char where[64];
+
+		snprintf(where, sizeof(where), "spec.messages[%zu].content", i);
+		if (!rc)
+			rc = check_text(spec, llm_json_str_or(m, "content", ""), where);
+	}
+	return rc;
+}
+
+/* Every example gives every required variable without a default, and an
+ * output; there are as many as the shots need. */
+static llm_err check_examples(const json_t *spec)
+{
+	const char *shots = llm_json_str_or(spec, "shots", "zero");
+	json_t *examples = json_object_get(spec, "examples"), *ex, *v;
+	size_t need = strcmp(shots, "one") == 0 ? 1 : strcmp(shots, "few") == 0 ? 2 : 0, i, j;
+
+	if (json_array_size(examples) < need)
+		return llm_fail(LLM_EINVAL, "spec.shots is %s but spec.examples has %zu (need %zu)",
+				shots, json_array_size(examples), need);
+	json_array_foreach(examples, i, ex)
+	{
+		if (!json_string_length(json_object_get(ex, "output")))
+			return llm_fail(LLM_EINVAL, "spec.examples[%zu] has no output", i);
+		json_array_foreach(json_object_get(spec, "variables"), j, v)
+		{
+			const char *name = llm_json_str_or(v, "name", "");
+
+			if (json_is_true(json_object_get(v, "required")) &&
+			    !json_object_get(v, "default") &&
+			    !json_object_get(json_object_get(ex, "inputs"), name))
+				return llm_fail(
+					LLM_EINVAL,
+					"spec.examples[%zu].inputs lacks required variable '%s'", i,
+					name);
+		}
+	}
+	return LLM_OK;
+}
+
+llm_err pv_validate(const json_t *spec)
+{
+	llm_err rc;
+
+	if (!json_object_get(spec, "template") == !json_object_get(spec, "messages"))
+		return llm_fail(LLM_EINVAL, "spec needs exactly one of template and messages");
+	rc = check_templates(spec);
+	return rc ? rc : check_examples(spec);
+}
+
+void pv_content_hash(const json_t *spec, char *out, size_t size)
+{
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	char *canon = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	size_t n = snprintf(out, size, "sha256:");
+
+	SHA256((const unsigned char *)(canon ? canon : ""), canon ? strlen(canon) : 0, digest);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH && n + 2 < size; i++)
+		n += snprintf(out + n, size - n, "%02x", digest[i]);
+	free(canon);
+}
+
+/* True when pv carries the alias label alias_key. */
+static bool holds(json_t *pv, const char *alias_key)
+{
+	return json_object_get(json_object_get(json_object_get(pv, "metadata"), "labels"),
+			       alias_key) != NULL;
+}
+
+/* "alias production also held by v2, v3" for member, or "" when none. */
+static void conflicts_of(json_t *member, json_t *family, char *out, size_t size)
+{
+	json_t *labels = json_object_get(json_object_get(member, "metadata"), "labels"), *v, *o;
+	const char *key, *me = llm_json_str_or(member, "metadata.name", "");
+	size_t n = 0, i;
+
+	out[0] = '\0';
+	json_object_foreach(labels, key, v)
+	{
+		if (strncmp(key, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) != 0)
+			continue;
+		json_array_foreach(family, i, o)
+		{
+			const char *other = llm_json_str_or(o, "metadata.name", "");
+
+			if (strcmp(other, me) != 0 && holds(o, key) && n < size)
+				n += snprintf(out + n, size - n, "%salias %s also held by %s",
+					      n ? "; " : "", key + strlen(ALIAS_PREFIX), other);
+		}
+	}
+}
+
+/* The PromptVersions of pv's family in its namespace. */
+static json_t *family_of(struct op_ctx *c, json_t *pv)
+{
+	const char *family = llm_json_str_or(pv, "spec.family", "");
+	json_t *list = NULL, *out = json_array(), *item;
+	size_t i;
+
+	if (kc_list_all(c->h, &OP_PROMPTVERSIONS, llm_json_str_or(pv, "metadata.namespace", ""),
+			NULL, &list) == LLM_OK)
+		json_array_foreach(json_object_get(list, "items"), i,
+				   item) if (strcmp(llm_json_str_or(item, "spec.family", ""),
+						    family) == 0) json_array_append(out, item);
+	json_decref(list);
+	return out;
+}
+
+/* The status pv should have, given its family. */
+static json_t *desired_status(json_t *pv, json_t *family)
+{
+	json_t *spec = json_object_get(pv, "spec");
+	llm_err invalid = pv_validate(spec);
+	char hash[80], clash[1024];
+	json_t *status = op_status(pv, invalid ? "Invalid" : "Ready");
+
+	pv_content_hash(spec, hash, sizeof(hash));
+	json_object_set_new(status, "contentHash", json_string(hash));
+	if (invalid)
+		op_condition(status, pv, "Ready", "False", "InvalidTemplate", llm_last_error());
+	else
+		op_condition(status, pv, "Ready", "True", "Valid",
+			     "template and examples are valid");
+	conflicts_of(pv, family, clash, sizeof(clash));
+	if (clash[0])
+		op_condition(status, pv, "AliasConflict", "True", "AliasHeldElsewhere", clash);
+	else
+		op_condition(status, pv, "AliasConflict", "False", "Unique",
+			     "no alias of this version is held by another in its family");
+	return status;
+}
+
+static bool status_differs(json_t *pv, json_t *status)
+{
+	json_t *cur = json_object_get(pv, "status");
+
+	return !cur ||
+	       !json_equal(json_object_get(cur, "conditions"),
+			   json_object_get(status, "conditions")) ||
+	       !json_equal(json_object_get(cur, "contentHash"),
+			   json_object_get(status, "contentHash")) ||
+	       !json_equal(json_object_get(cur, "observedGeneration"),
+			   json_object_get(status, "observedGeneration"));
+}
+
+static struct kc_result reconcile(struct op_ctx *c, json_t *pv)
+{
+	json_t *family = family_of(c, pv), *member;
+	bool failed = false;
+	size_t i;
+
+	json_array_foreach(family, i, member)
+	{
+		json_t *status = desired_status(member, family);
+
+		if (status_differs(member, status) &&
+		    op_apply_status(c, &OP_PROMPTVERSIONS, member, status))
+			failed = true;
+		json_decref(status);
+	}
+	json_decref(family);
+	return failed ? op_retry() : op_done();
+}
+
+const struct op_reconciler promptversion_reconciler = {
+	.kind = "PromptVersion",
+	.component = "promptversion",
+	.gvr = &OP_PROMPTVERSIONS,
+	.reconcile = reconcile,
+};
