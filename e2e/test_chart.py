@@ -389,7 +389,8 @@ CRUD = ["get", "list", "watch", "create", "update", "patch", "delete"]
 
 # What the operator does, by resource: (verbs, resource, subresource).
 OPERATOR_NEEDS = (
-    [(["get", "list", "watch", "update", "patch"], f"{k}.llmops.dev", None) for k in KINDS]
+    [(["get", "list", "watch", "update", "patch", "delete"], f"{k}.llmops.dev", None)
+     for k in KINDS]
     + [(["update", "patch"], f"{k}.llmops.dev", "status") for k in KINDS]
     + [(["update", "patch"], f"{k}.llmops.dev", "finalizers") for k in KINDS]
     + [(CRUD, r, None) for r in ("pods", "services", "configmaps", "deployments.apps", "jobs.batch")]
@@ -430,11 +431,10 @@ def test_operator_rbac_sufficient(installed, kubectl, verbs, resource, sub):
 def test_operator_rbac_leases_and_limits(installed, kubectl):
     for verb in CRUD:
         assert can_i(kubectl, NS, OPERATOR_SA, verb, "leases.coordination.k8s.io", NS)
-    # Leases only in its own namespace; no spec writes of llmops kinds beyond
-    # update/patch (no create/delete); Secrets read one by one only.
+    # Leases only in its own namespace; llmops kinds are never created (delete
+    # is for ttlSecondsAfterFinished); Secrets read one by one only.
     assert not can_i(kubectl, NS, OPERATOR_SA, "create", "leases.coordination.k8s.io", TEAM_NS)
     assert not can_i(kubectl, NS, OPERATOR_SA, "create", "finetunejobs.llmops.dev", TEAM_NS)
-    assert not can_i(kubectl, NS, OPERATOR_SA, "delete", "modelendpoints.llmops.dev", TEAM_NS)
     for verb in ("list", "watch", "create", "update", "delete"):
         assert not can_i(kubectl, NS, OPERATOR_SA, verb, "secrets", TEAM_NS)
     assert not can_i(kubectl, NS, OPERATOR_SA, "create", "serviceaccounts", TEAM_NS)

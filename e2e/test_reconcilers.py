@@ -134,9 +134,11 @@ def wait_phase(admin_api, ns, kind, name, phase, timeout=60):
 def test_operator_restarted_mid_reconcile_creates_no_duplicates(admin_api, ns, crds,
                                                                 test_node, tmp_path):
     first = Operator(ROOT, tmp_path / "first.log")
-    create(admin_api, ns, finetunejob("ftj-restart", workers=3))
-    time.sleep(0.3)
-    first.close()  # SIGKILL, possibly halfway through creating the gang
+    try:
+        create(admin_api, ns, finetunejob("ftj-restart", workers=3))
+        time.sleep(0.3)
+    finally:
+        first.close()  # SIGKILL, possibly halfway through creating the gang
     second = Operator(ROOT, tmp_path / "second.log")
     try:
         assert wait_for(lambda: len(pods(admin_api, ns, "llmops.dev/finetunejob=ftj-restart"))
@@ -162,6 +164,15 @@ def test_finetunejob_succeeds_when_every_worker_does(admin_api, ns, operator):
     env = {e.name: e.value for e in workers[0].spec.containers[0].env}
     assert env["LLMOPS_WORLD_SIZE"] == "2"
     assert env["LLMOPS_MASTER_ADDR"] == f"ftj-ok-w0.ftj-ok-workers.{ns}.svc"
+    # The phase change is an Event on the job (read as plain objects: the
+    # typed client refuses other components' events with a null eventTime).
+    def events():
+        return custom(admin_api).list_namespaced_custom_object(
+            "events.k8s.io", "v1", ns, "events")["items"]
+
+    assert wait_for(lambda: any(
+        e["regarding"]["name"] == "ftj-ok" and e["reason"] == "Succeeded" and
+        e["type"] == "Normal" for e in events()), 30, 0.5)
 
 
 def test_finetunejob_gang_restarts_when_one_worker_fails(admin_api, ns, operator):
@@ -256,7 +267,7 @@ def test_examples_create_their_children(admin_api, ns, operator, kubectl, root):
     variants = [v["name"] for v in docs["ModelEndpoint"]["spec"].get("variants", [])] \
         or ["default"]
     assert wait_for(lambda: {f"{mep}-{v}" for v in variants} <= deployments(), 60, 0.2)
-    assert wait_for(lambda: any(j.metadata.name == f"{evr}-eval"
+    assert wait_for(lambda: any(j.metadata.name == f"{evr}-eval-g1"
                                 for j in batch.list_namespaced_job(ns).items), 60, 0.2)
     assert wait_for(lambda: any(j.metadata.name.startswith(f"{rag}-build-")
                                 for j in batch.list_namespaced_job(ns).items), 60, 0.2)

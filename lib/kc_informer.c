@@ -250,7 +250,10 @@ static void replace_cache(kc_informer *inf, json_t *fresh)
 	inf->store = json_object();
 	json_decref(inf->labels);
 	inf->labels = json_object();
-	json_object_foreach(fresh, key, obj) json_decref(store_put(inf, key, obj));
+	json_object_foreach(fresh, key, obj)
+	{
+		json_decref(store_put(inf, key, obj));
+	}
 	pthread_rwlock_unlock(&inf->cache_lock);
 
 	json_object_foreach(fresh, key, obj)
@@ -263,7 +266,10 @@ static void replace_cache(kc_informer *inf, json_t *fresh)
 			notify_update(inf, old, obj);
 		json_object_del(old_store, key);
 	}
-	json_object_foreach(old_store, key, old) notify_delete(inf, old);
+	json_object_foreach(old_store, key, old)
+	{
+		notify_delete(inf, old);
+	}
 	json_decref(old_store);
 }
 
@@ -383,7 +389,10 @@ static void *resync_main(void *arg)
 		json_t *all = kc_informer_list(inf, NULL, NULL), *obj;
 		size_t i;
 
-		json_array_foreach(all, i, obj) notify_update(inf, obj, obj);
+		json_array_foreach(all, i, obj)
+		{
+			notify_update(inf, obj, obj);
+		}
 		json_decref(all);
 	}
 	return NULL;
@@ -530,7 +539,10 @@ json_t *kc_informer_list(kc_informer *inf, const char *label_key, const char *la
 		json_object_foreach(set, key, v)
 			json_array_append(out, json_object_get(inf->store, key));
 	} else {
-		json_object_foreach(inf->store, key, v) json_array_append(out, v);
+		json_object_foreach(inf->store, key, v)
+		{
+			json_array_append(out, v);
+		}
 	}
 	pthread_rwlock_unlock(&inf->cache_lock);
 	return out;

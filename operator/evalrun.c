@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kc_meta.h"
 #include "llm_json.h"
 
 static const char *const uri_fields[] = {"spec.target.model", "spec.target.adapter",
@@ -66,8 +67,10 @@ static json_t *baseline_results(struct op_ctx *c, json_t *evr)
 	const char *name = llm_json_str_or(evr, "spec.baseline.evalRunRef.name", NULL);
 	json_t *base = NULL, *results = NULL;
 
-	if (name && kc_get(c->h, &OP_EVALRUNS, llm_json_str_or(evr, "metadata.namespace", ""), name,
-			   KC_MAIN, &base) == LLM_OK)
+	if (name)
+		base = op_read(c, &OP_EVALRUNS, llm_json_str_or(evr, "metadata.namespace", ""),
+			       name);
+	if (base)
 		results = json_incref(json_object_get(json_object_get(base, "status"), "results"));
 	json_decref(base);
 	return results;
@@ -96,6 +99,21 @@ static void judge(struct op_ctx *c, json_t *evr, json_t *status)
 	json_decref(base);
 }
 
+/* Removes evaluation Jobs of earlier generations. */
+static void prune_jobs(struct op_ctx *c, json_t *evr, const char *keep)
+{
+	json_t *jobs = NULL, *stale = json_array(), *job;
+	size_t i;
+
+	if (op_list_children(c, &KC_JOBS, evr, &jobs) == LLM_OK)
+		json_array_foreach(jobs, i,
+				   job) if (strcmp(llm_json_str_or(job, "metadata.name", ""),
+						   keep) != 0) json_array_append(stale, job);
+	op_delete_all(c, &KC_JOBS, stale);
+	json_decref(stale);
+	json_decref(jobs);
+}
+
 static struct kc_result reconcile(struct op_ctx *c, json_t *evr)
 {
 	char name[300];
@@ -103,7 +121,10 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *evr)
 	const char *phase;
 	llm_err rc;
 
-	snprintf(name, sizeof(name), "%s-eval", llm_json_str_or(evr, "metadata.name", ""));
+	/* A Job per generation: a changed spec is evaluated again, and Job
+	 * templates, which cannot change, never need to. */
+	snprintf(name, sizeof(name), "%s-eval-g%lld", llm_json_str_or(evr, "metadata.name", ""),
+		 (long long)kc_meta_generation(evr));
 	desired = op_job(c, evr, name, "eval", uri_fields);
 	rc = op_apply(c, &KC_JOBS, desired);
 	json_decref(desired);
@@ -122,6 +143,11 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *evr)
 				? "Running"
 				: "Pending";
 	status = op_status(evr, phase);
+	prune_jobs(c, evr, name);
+	op_condition(status, evr, "Ready", strcmp(phase, "Succeeded") == 0 ? "True" : "False",
+		     phase,
+		     strcmp(phase, "Succeeded") == 0 ? "the evaluation finished"
+						     : "the evaluation has not finished");
 	if (strcmp(phase, "Succeeded") == 0)
 		judge(c, evr, status);
 	else if (strcmp(phase, "Failed") == 0)

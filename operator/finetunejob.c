@@ -170,6 +170,7 @@ static struct kc_result finish(struct op_ctx *c, json_t *ftj, json_t *status, st
 				json_object_get(json_object_get(ftj, "spec"), "output"));
 	op_condition(status, ftj, ok ? "Succeeded" : "Failed", "True", reason, message);
 	op_condition(status, ftj, "Running", "False", reason, message);
+	op_condition(status, ftj, "Ready", ok ? "True" : "False", reason, message);
 	op_event(c, ftj, ok ? "Normal" : "Warning", reason, "%s", message);
 	return op_apply_status(c, &OP_FINETUNEJOBS, ftj, status) ? op_retry() : op_done();
 }
@@ -186,6 +187,7 @@ static struct kc_result restart_gang(struct op_ctx *c, json_t *ftj, json_t *stat
 		 "a worker of attempt %ld failed; restarting the gang from the latest checkpoint",
 		 g->attempt);
 	op_condition(status, ftj, "Running", "False", "GangRestart", msg);
+	op_condition(status, ftj, "Ready", "False", "GangRestart", msg);
 	op_event(c, ftj, "Warning", "GangRestart", "%s", msg);
 	return op_apply_status(c, &OP_FINETUNEJOBS, ftj, status) ? op_retry() : op_after(1000);
 }
@@ -215,15 +217,16 @@ static struct kc_result after_finish(struct op_ctx *c, json_t *ftj)
 	long ttl = spec_long(ftj, "spec.ttlSecondsAfterFinished", -1);
 	time_t done;
 	json_t *out = NULL;
+	llm_err rc;
 
 	if (ttl < 0 || !op_parse_time(llm_json_str_or(ftj, "status.completionTime", ""), &done))
 		return op_done();
 	if (op_now() < done + ttl)
 		return op_after((uint64_t)(done + ttl - op_now()) * 1000);
-	kc_delete(c->h, &OP_FINETUNEJOBS, llm_json_str_or(ftj, "metadata.namespace", ""),
-		  llm_json_str_or(ftj, "metadata.name", ""), NULL, &out);
+	rc = kc_delete(c->h, &OP_FINETUNEJOBS, llm_json_str_or(ftj, "metadata.namespace", ""),
+		       llm_json_str_or(ftj, "metadata.name", ""), NULL, &out);
 	json_decref(out);
-	return op_done();
+	return rc && rc != LLM_ENOTFOUND ? op_retry() : op_done();
 }
 
 static struct kc_result suspend(struct op_ctx *c, json_t *ftj, json_t *status, json_t *pods)
@@ -233,6 +236,7 @@ static struct kc_result suspend(struct op_ctx *c, json_t *ftj, json_t *status, j
 	json_object_del(status, "startTime");
 	op_condition(status, ftj, "Suspended", "True", "Suspended", "spec.suspend is true");
 	op_condition(status, ftj, "Running", "False", "Suspended", "spec.suspend is true");
+	op_condition(status, ftj, "Ready", "False", "Suspended", "spec.suspend is true");
 	return op_apply_status(c, &OP_FINETUNEJOBS, ftj, status) ? op_retry() : op_done();
 }
 
@@ -249,6 +253,10 @@ static struct kc_result run(struct op_ctx *c, json_t *ftj, json_t *status, struc
 	json_object_set_new(status, "phase", json_string(all_running ? "Running" : "Pending"));
 	op_condition(status, ftj, "Suspended", "False", "Resumed", "spec.suspend is false");
 	op_condition(status, ftj, "Running", all_running ? "True" : "False",
+		     all_running ? "AllWorkersRunning" : "WaitingForWorkers",
+		     all_running ? "every worker of the gang is running"
+				 : "waiting for every worker of the gang to run");
+	op_condition(status, ftj, "Ready", all_running ? "True" : "False",
 		     all_running ? "AllWorkersRunning" : "WaitingForWorkers",
 		     all_running ? "every worker of the gang is running"
 				 : "waiting for every worker of the gang to run");

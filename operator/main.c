@@ -198,6 +198,7 @@ static int run(const struct kc_manager_opts *mo, const struct kc_http_opts *ho)
 	if (!rc)
 		rc = new_recorder(h, &ctx.events);
 	ctx.h = h;
+	ctx.manager = m;
 	if (!rc)
 		rc = add_controllers(m, &ctx);
 	if (rc) {

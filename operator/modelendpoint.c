@@ -31,14 +31,15 @@ bool mep_needs_router(json_t *mep)
 	       json_object_get(spec, "shadow") != NULL;
 }
 
-/* The Deployment and Service of one variant; *ready when all replicas are. */
+/* The Deployment and Service of one variant; *ready counts its ready
+ * replicas. */
 static llm_err apply_variant(struct op_ctx *c, json_t *mep, json_t *variant, long replicas,
-			     bool *ready)
+			     long *ready)
 {
 	const char *vname = llm_json_str_or(variant, "name", "default");
 	json_int_t gpus = 0;
 	char name[300];
-	json_t *extra = json_pack("{s:s}", "llmops.dev/variant", vname), *d, *svc, *cur = NULL;
+	json_t *extra = json_pack("{s:s}", "llmops.dev/variant", vname), *d, *svc;
 	llm_err rc;
 
 	llm_json_get_int(mep, "spec.gpus", &gpus);
@@ -46,14 +47,7 @@ static llm_err apply_variant(struct op_ctx *c, json_t *mep, json_t *variant, lon
 	d = op_deployment(c, mep, name, "serve", replicas, (long)gpus, extra, uri_fields);
 	op_env(op_template_container(d), "LLMOPS_VARIANT", vname);
 	svc = op_service(mep, name, "serve", extra);
-	rc = op_apply(c, &KC_DEPLOYMENTS, d);
-	if (!rc)
-		rc = op_apply(c, &KC_SERVICES, svc);
-	if (!rc)
-		rc = kc_get(c->h, &KC_DEPLOYMENTS, llm_json_str_or(mep, "metadata.namespace", ""),
-			    name, KC_MAIN, &cur);
-	*ready = !rc && op_deployment_ready(cur, replicas);
-	json_decref(cur);
+	rc = op_apply_workload(c, d, svc, ready);
 	json_decref(svc);
 	json_decref(d);
 	json_decref(extra);
@@ -124,7 +118,7 @@ static void prune(struct op_ctx *c, json_t *mep, json_t *variants)
 static struct kc_result reconcile(struct op_ctx *c, json_t *mep)
 {
 	json_t *variants = mep_variants(mep), *vstatus = json_array(), *v, *status;
-	json_int_t replicas = 1;
+	json_int_t replicas = 1, total_ready = 0;
 	bool all_ready = true;
 	char url[512];
 	llm_err rc = LLM_OK;
@@ -133,16 +127,16 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *mep)
 	llm_json_get_int(mep, "spec.replicas", &replicas);
 	json_array_foreach(variants, i, v)
 	{
-		bool ready = false;
+		long ready = 0;
 
 		if (!rc)
 			rc = apply_variant(c, mep, v, (long)replicas, &ready);
-		all_ready &= ready;
-		json_array_append_new(vstatus,
-				      json_pack("{s:s, s:I, s:O}", "name",
-						llm_json_str_or(v, "name", "default"),
-						"readyReplicas", (json_int_t)(ready ? replicas : 0),
-						"weight", json_object_get(v, "weight")));
+		all_ready &= ready >= replicas;
+		total_ready += ready;
+		json_array_append_new(vstatus, json_pack("{s:s, s:I, s:O}", "name",
+							 llm_json_str_or(v, "name", "default"),
+							 "readyReplicas", (json_int_t)ready,
+							 "weight", json_object_get(v, "weight")));
 	}
 	if (!rc)
 		rc = apply_front(c, mep, variants);
@@ -154,6 +148,7 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *mep)
 		 llm_json_str_or(mep, "metadata.namespace", ""));
 	json_object_set_new(status, "url", json_string(url));
 	json_object_set_new(status, "variants", vstatus);
+	json_object_set_new(status, "readyReplicas", json_integer(total_ready));
 	op_condition(status, mep, "Ready", all_ready ? "True" : "False",
 		     all_ready ? "AllVariantsReady" : "WaitingForReplicas",
 		     all_ready ? "every variant has its replicas ready"

@@ -10,23 +10,18 @@
 static struct kc_result reconcile(struct op_ctx *c, json_t *mon)
 {
 	char name[300];
-	json_t *d, *cur = NULL, *status;
+	json_t *d, *status;
+	long have;
 	bool ready;
 	llm_err rc;
 
 	snprintf(name, sizeof(name), "%s-monitor", llm_json_str_or(mon, "metadata.name", ""));
 	d = op_deployment(c, mon, name, "monitor", 1, 0, NULL, NULL);
-	rc = op_apply(c, &KC_DEPLOYMENTS, d);
-	if (!rc)
-		rc = kc_get(c->h, &KC_DEPLOYMENTS, llm_json_str_or(mon, "metadata.namespace", ""),
-			    name, KC_MAIN, &cur);
+	rc = op_apply_workload(c, d, NULL, &have);
+	ready = have >= 1;
 	json_decref(d);
-	if (rc) {
-		json_decref(cur);
+	if (rc)
 		return op_retry();
-	}
-	ready = op_deployment_ready(cur, 1);
-	json_decref(cur);
 	status = op_status(mon, ready ? "Running" : "Pending");
 	op_condition(status, mon, "Ready", ready ? "True" : "False",
 		     ready ? "MonitorRunning" : "WaitingForMonitor",

@@ -23,24 +23,78 @@ struct binding {
 	struct op_ctx *c;
 };
 
+/* Reads the object from the cache, as controller-runtime does: a private
+ * copy, so the reconciler may change it. */
 static struct kc_result reconcile_key(const char *ns, const char *name, void *data)
 {
 	struct binding *b = data;
-	json_t *obj = NULL;
+	json_t *cached = op_read(b->c, b->r->gvr, ns, name), *obj;
 	struct kc_result res;
-	llm_err rc = kc_get(b->c->h, b->r->gvr, ns, name, KC_MAIN, &obj);
 
-	if (rc == LLM_ENOTFOUND) {
-		json_decref(obj);
+	if (!cached)
 		return op_done(); /* deleted: children go with it (owner references) */
-	}
-	if (rc) {
-		json_decref(obj);
-		return op_retry();
-	}
+	obj = json_deep_copy(cached);
+	json_decref(cached);
 	res = b->r->reconcile(b->c, obj);
 	json_decref(obj);
 	return res;
+}
+
+/* The manager's informer for r, or NULL. */
+static kc_informer *informer(struct op_ctx *c, const struct kc_gvr *r)
+{
+	kc_informer *inf = NULL;
+
+	if (c->manager && kc_manager_informer(c->manager, r, &inf) == LLM_OK)
+		return inf;
+	return NULL;
+}
+
+json_t *op_read(struct op_ctx *c, const struct kc_gvr *r, const char *ns, const char *name)
+{
+	kc_informer *inf = informer(c, r);
+	json_t *obj = NULL;
+
+	if (inf)
+		return kc_informer_get(inf, ns, name);
+	if (kc_get(c->h, r, ns, name, KC_MAIN, &obj)) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* Keeps the items of all that are in ns. */
+static json_t *in_namespace(json_t *all, const char *ns)
+{
+	json_t *out = json_array(), *item;
+	size_t i;
+
+	json_array_foreach(all, i, item)
+	{
+		if (strcmp(llm_json_str_or(item, "metadata.namespace", ""), ns) == 0)
+			json_array_append(out, item);
+	}
+	return out;
+}
+
+json_t *op_list(struct op_ctx *c, const struct kc_gvr *r, const char *ns)
+{
+	kc_informer *inf = informer(c, r);
+	json_t *all, *list = NULL, *out;
+
+	if (inf) {
+		all = kc_informer_list(inf, NULL, NULL);
+		out = in_namespace(all, ns);
+		json_decref(all);
+		return out;
+	}
+	if (kc_list_all(c->h, r, ns, NULL, &list) == LLM_OK)
+		out = json_incref(json_object_get(list, "items"));
+	else
+		out = json_array();
+	json_decref(list);
+	return out;
 }
 
 void op_controller_def(const struct op_reconciler *r, struct op_ctx *c,
@@ -105,6 +159,19 @@ llm_err op_apply(struct op_ctx *c, const struct kc_gvr *r, json_t *child)
 	return rc;
 }
 
+/* Records an Event when status moves owner to another phase: the
+ * significant transitions, for every kind, in one place. */
+static void note_phase_change(struct op_ctx *c, json_t *owner, json_t *status)
+{
+	const char *from = llm_json_str_or(owner, "status.phase", "");
+	const char *to = llm_json_str_or(status, "phase", "");
+	bool bad = !strcmp(to, "Failed") || !strcmp(to, "Degraded") || !strcmp(to, "Invalid");
+
+	if (to[0] && strcmp(from, to) != 0)
+		op_event(c, owner, bad ? "Warning" : "Normal", to, "phase %s -> %s",
+			 from[0] ? from : "(none)", to);
+}
+
 llm_err op_apply_status(struct op_ctx *c, const struct kc_gvr *r, json_t *owner, json_t *status)
 {
 	json_t *patch = json_pack("{s:O, s:O, s:{s:O, s:O}, s:O}", "apiVersion",
@@ -120,6 +187,8 @@ llm_err op_apply_status(struct op_ctx *c, const struct kc_gvr *r, json_t *owner,
 
 	json_decref(out);
 	json_decref(patch);
+	if (!rc)
+		note_phase_change(c, owner, status);
 	return rc;
 }
 
@@ -343,12 +412,26 @@ bool op_job_has(json_t *job, const char *type)
 	return false;
 }
 
-bool op_deployment_ready(json_t *deploy, long want)
+llm_err op_apply_workload(struct op_ctx *c, json_t *deployment, json_t *service,
+			  long *ready_replicas)
 {
-	json_int_t ready = 0;
+	json_int_t have = 0;
+	json_t *cur = NULL;
+	llm_err rc = op_apply(c, &KC_DEPLOYMENTS, deployment);
 
-	llm_json_get_int(deploy, "status.readyReplicas", &ready);
-	return deploy && ready >= want;
+	*ready_replicas = 0;
+	if (!rc && service)
+		rc = op_apply(c, &KC_SERVICES, service);
+	if (!rc)
+		cur = op_read(c, &KC_DEPLOYMENTS,
+			      llm_json_str_or(deployment, "metadata.namespace", ""),
+			      llm_json_str_or(deployment, "metadata.name", ""));
+	if (cur) {
+		llm_json_get_int(cur, "status.readyReplicas", &have);
+		*ready_replicas = (long)have;
+	}
+	json_decref(cur);
+	return rc;
 }
 
 time_t op_now(void)
@@ -379,16 +462,24 @@ bool op_parse_time(const char *text, time_t *out)
 
 llm_err op_list_children(struct op_ctx *c, const struct kc_gvr *r, json_t *owner, json_t **out)
 {
-	char selector[512], kind[64];
-	struct kc_list_opts lo = {.label_selector = selector};
+	const char *ns = llm_json_str_or(owner, "metadata.namespace", "");
+	const char *name = llm_json_str_or(owner, "metadata.name", "");
+	char key[128], kind[64];
+	struct kc_list_opts lo = {.label_selector = key};
+	kc_informer *inf = informer(c, r);
 	json_t *list = NULL;
-	llm_err rc;
+	llm_err rc = LLM_OK;
 
 	lower(llm_json_str_or(owner, "kind", ""), kind, sizeof(kind));
-	snprintf(selector, sizeof(selector), "llmops.dev/%s=%s", kind,
-		 llm_json_str_or(owner, "metadata.name", ""));
-	rc = kc_list_all(c->h, r, llm_json_str_or(owner, "metadata.namespace", ""), &lo, &list);
-	*out = rc ? NULL : json_incref(json_object_get(list, "items"));
+	snprintf(key, sizeof(key), "llmops.dev/%s", kind);
+	if (inf) {
+		list = kc_informer_list(inf, key, name); /* through the label index */
+		*out = in_namespace(list, ns);
+	} else {
+		snprintf(key + strlen(key), sizeof(key) - strlen(key), "=%s", name);
+		rc = kc_list_all(c->h, r, ns, &lo, &list);
+		*out = rc ? NULL : json_incref(json_object_get(list, "items"));
+	}
 	json_decref(list);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include "kc_controller.h"
 #include "kc_events.h"
 #include "kc_http.h"
+#include "kc_manager.h"
 
 #define OP_FIELD_MANAGER "llmops-operator"
 #define OP_GROUP	 "llmops.dev"
@@ -23,8 +24,9 @@
 /* Shared by every reconciler; set up by main. */
 struct op_ctx {
 	kc_http *h;
-	kc_events *events;		   /* may be NULL */
-	const char *agent_image;	   /* default image of agent workloads */
+	kc_manager *manager;	 /* reads come from its informers' caches; NULL: from the API */
+	kc_events *events;	 /* may be NULL */
+	const char *agent_image; /* default image of agent workloads */
 	const char *agent_service_account; /* for agent Pods; NULL: the default */
 };
 
@@ -91,7 +93,7 @@ json_t *op_deployment(struct op_ctx *c, json_t *owner, const char *name, const c
 		      const char *const *uri_fields);
 
 /* A ClusterIP Service on port 8080 selecting pods of owner with component
- * (and extra labels, may be NULL). */
+ * and extra labels (may be NULL), which the Service carries too. */
 json_t *op_service(json_t *owner, const char *name, const char *component, json_t *extra_labels);
 
 /* The first container of a Job's or Deployment's pod template (borrowed). */
@@ -103,8 +105,10 @@ void op_env(json_t *container, const char *name, const char *value);
 /* True when a Job has a condition type (Complete, Failed) set to True. */
 bool op_job_has(json_t *job, const char *type);
 
-/* True when a Deployment's ready replicas reach want. */
-bool op_deployment_ready(json_t *deploy, long want);
+/* Applies deployment (and service, when not NULL), then reads the
+ * Deployment back into *ready_replicas (its status.readyReplicas). */
+llm_err op_apply_workload(struct op_ctx *c, json_t *deployment, json_t *service,
+			  long *ready_replicas);
 
 /* Records an Event on owner if a recorder is set. */
 void op_event(struct op_ctx *c, json_t *owner, const char *type, const char *reason,
@@ -123,8 +127,17 @@ time_t op_now(void);
 void op_format_time(time_t t, char *out, size_t size);
 bool op_parse_time(const char *text, time_t *out);
 
-/* Pods of owner (label llmops.dev/<kind>=<name>), as a new array. */
+/* Children of owner of resource r (label llmops.dev/<kind>=<name>, same
+ * namespace), as a new array, from the informer cache when there is one.
+ * The objects are shared: read-only. */
 llm_err op_list_children(struct op_ctx *c, const struct kc_gvr *r, json_t *owner, json_t **out);
+
+/* The object ns/name of r (a new reference, read-only) from the informer
+ * cache, or from the API without a manager; NULL when it does not exist. */
+json_t *op_read(struct op_ctx *c, const struct kc_gvr *r, const char *ns, const char *name);
+
+/* Every object of r in ns (a new array of shared, read-only objects). */
+json_t *op_list(struct op_ctx *c, const struct kc_gvr *r, const char *ns);
 
 /* Deletes every object in list (background propagation); true if all went. */
 bool op_delete_all(struct op_ctx *c, const struct kc_gvr *r, json_t *list);

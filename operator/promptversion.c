@@ -139,11 +139,13 @@ void pv_content_hash(const json_t *spec, char *out, size_t size)
 	free(canon);
 }
 
-/* True when pv carries the alias label alias_key. */
+/* True when pv holds the alias: its label alias_key is "true". */
 static bool holds(json_t *pv, const char *alias_key)
 {
-	return json_object_get(json_object_get(json_object_get(pv, "metadata"), "labels"),
-			       alias_key) != NULL;
+	const char *v = json_string_value(json_object_get(
+		json_object_get(json_object_get(pv, "metadata"), "labels"), alias_key));
+
+	return v && strcmp(v, "true") == 0;
 }
 
 /* "alias production also held by v2, v3" for member, or "" when none. */
@@ -156,7 +158,7 @@ static void conflicts_of(json_t *member, json_t *family, char *out, size_t size)
 	out[0] = '\0';
 	json_object_foreach(labels, key, v)
 	{
-		if (strncmp(key, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) != 0)
+		if (strncmp(key, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) != 0 || !holds(member, key))
 			continue;
 		json_array_foreach(family, i, o)
 		{
@@ -173,15 +175,16 @@ static void conflicts_of(json_t *member, json_t *family, char *out, size_t size)
 static json_t *family_of(struct op_ctx *c, json_t *pv)
 {
 	const char *family = llm_json_str_or(pv, "spec.family", "");
-	json_t *list = NULL, *out = json_array(), *item;
+	json_t *all = op_list(c, &OP_PROMPTVERSIONS, llm_json_str_or(pv, "metadata.namespace", ""));
+	json_t *out = json_array(), *item;
 	size_t i;
 
-	if (kc_list_all(c->h, &OP_PROMPTVERSIONS, llm_json_str_or(pv, "metadata.namespace", ""),
-			NULL, &list) == LLM_OK)
-		json_array_foreach(json_object_get(list, "items"), i,
-				   item) if (strcmp(llm_json_str_or(item, "spec.family", ""),
-						    family) == 0) json_array_append(out, item);
-	json_decref(list);
+	json_array_foreach(all, i, item)
+	{
+		if (strcmp(llm_json_str_or(item, "spec.family", ""), family) == 0)
+			json_array_append(out, item);
+	}
+	json_decref(all);
 	return out;
 }
 

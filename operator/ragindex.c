@@ -57,22 +57,19 @@ static llm_err serve(struct op_ctx *c, json_t *rag, const char *version, bool *r
 {
 	json_int_t replicas = 1;
 	char name[300];
-	json_t *d, *svc, *cur = NULL;
+	json_t *d, *svc, *res;
+	long have;
 	llm_err rc;
 
 	llm_json_get_int(rag, "spec.search.replicas", &replicas);
 	snprintf(name, sizeof(name), "%s-search", llm_json_str_or(rag, "metadata.name", ""));
 	d = op_deployment(c, rag, name, "search", replicas, 0, NULL, uri_fields);
 	op_env(op_template_container(d), "LLMOPS_INDEX_VERSION", version);
+	if (llm_json_get_obj(rag, "spec.search.resources", &res) == LLM_OK)
+		json_object_set(op_template_container(d), "resources", res);
 	svc = op_service(rag, name, "search", NULL);
-	rc = op_apply(c, &KC_DEPLOYMENTS, d);
-	if (!rc)
-		rc = op_apply(c, &KC_SERVICES, svc);
-	if (!rc)
-		rc = kc_get(c->h, &KC_DEPLOYMENTS, llm_json_str_or(rag, "metadata.namespace", ""),
-			    name, KC_MAIN, &cur);
-	*ready = !rc && op_deployment_ready(cur, replicas);
-	json_decref(cur);
+	rc = op_apply_workload(c, d, svc, &have);
+	*ready = have >= replicas;
 	json_decref(svc);
 	json_decref(d);
 	return rc;
