@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +33,6 @@ static json_t *configmap(const char *name, const char *value)
 	return json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
 			 "metadata", "name", name, "data", "value", value);
 }
-
-/* Asserts rc == want and prints the detail when it is not. */
-#define assert_rc(rc, want)                                                               \
-	do {                                                                              \
-		llm_err rc_ = (rc);                                                       \
-		if (rc_ != (want))                                                        \
-			fail_msg("%s: got %s, want %s: %s", #rc, llm_errname(rc_), #want, \
-				 llm_last_error());                                       \
-	} while (0)
 
 static void create_test_crd(void)
 {
@@ -73,28 +66,19 @@ static void create_test_crd(void)
 
 static int setup(void **state)
 {
-	struct kc_config_opts admin_opts = {0};
-	struct kc_config_opts op_opts = {.kubeconfig = getenv("LLMOPS_OPERATOR_KUBECONFIG")};
-	struct kc_http_opts fast = {.qps = -1};
-	json_t *ns, *out;
+	const char *op_kc = getenv("LLMOPS_OPERATOR_KUBECONFIG");
 
 	(void)state;
 	snprintf(NS, sizeof(NS), "kc-client-%ld", (long)getpid());
-	if (!op_opts.kubeconfig) {
+	if (!op_kc) {
 		fprintf(stderr, "setup: LLMOPS_OPERATOR_KUBECONFIG is not set (run through "
 				"e2e/run.sh)\n");
 		return -1;
 	}
-	if (kc_config_load(&admin_opts, &admin_cfg) || kc_config_load(&op_opts, &operator_cfg) ||
-	    kc_http_new(admin_cfg, &fast, &admin) || kc_http_new(operator_cfg, NULL, &operator)) {
-		fprintf(stderr, "setup: %s\n", llm_last_error());
+	if (itest_connect(NULL, &admin_cfg, &admin) ||
+	    itest_connect(op_kc, &operator_cfg, &operator))
 		return -1;
-	}
-	ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
-		       "name", NS);
-	kc_create(admin, &KC_NAMESPACES, NULL, ns, &out);
-	json_decref(out);
-	json_decref(ns);
+	itest_namespace_create(admin, NS);
 	create_test_crd();
 	return 0;
 }
@@ -107,8 +91,7 @@ static int teardown(void **state)
 	if (admin) {
 		kc_delete(admin, &KC_CRDS, NULL, "widgets.test.llmops.dev", NULL, &out);
 		json_decref(out);
-		kc_delete(admin, &KC_NAMESPACES, NULL, NS, NULL, &out);
-		json_decref(out);
+		itest_namespace_delete(admin, NS);
 	}
 	kc_http_destroy(admin);
 	kc_http_destroy(operator);

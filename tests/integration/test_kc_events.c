@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +32,6 @@ static char NS[64], INSTANCE[64];
 
 static kc_config *admin_cfg, *operator_cfg;
 static kc_http *admin, *operator;
-
-/* Asserts rc == want and prints the detail when it is not. */
-#define assert_rc(rc, want)                                                               \
-	do {                                                                              \
-		llm_err rc_ = (rc);                                                       \
-		if (rc_ != (want))                                                        \
-			fail_msg("%s: got %s, want %s: %s", #rc, llm_errname(rc_), #want, \
-				 llm_last_error());                                       \
-	} while (0)
 
 /* A recorder on the operator identity that flushes every 100 ms. */
 static kc_events *recorder(int window_ms, size_t max_entries)

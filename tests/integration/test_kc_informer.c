@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,15 +38,6 @@
 static kc_config *admin_cfg, *operator_cfg;
 static kc_http *admin;
 static int ns_seq;
-
-/* Asserts rc == want and prints the detail when it is not. */
-#define assert_rc(rc, want)                                                               \
-	do {                                                                              \
-		llm_err rc_ = (rc);                                                       \
-		if (rc_ != (want))                                                        \
-			fail_msg("%s: got %s, want %s: %s", #rc, llm_errname(rc_), #want, \
-				 llm_last_error());                                       \
-	} while (0)
 
 static uint64_t now_ms(void)
 {

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,14 +34,6 @@ static kc_http *http;
 /* What the reconciler saw; the tests read it. */
 static atomic_int reconciles, failing_attempts, terminal_attempts, slow_done;
 static atomic_int slow_started;
-
-#define assert_rc(rc, want)                                                               \
-	do {                                                                              \
-		llm_err rc_ = (rc);                                                       \
-		if (rc_ != (want))                                                        \
-			fail_msg("%s: got %s, want %s: %s", #rc, llm_errname(rc_), #want, \
-				 llm_last_error());                                       \
-	} while (0)
 
 static bool wait_until(bool (*cond)(void *), void *arg, int timeout_ms)
 {
@@ -309,32 +303,18 @@ static void test_manager_shutdown_lets_an_inflight_reconcile_finish(void **state
 
 static int setup(void **state)
 {
-	struct kc_config_opts co = {0};
-	struct kc_http_opts fast = {.qps = -1};
-	json_t *ns, *out;
-
 	(void)state;
 	snprintf(NS, sizeof(NS), "kc-manager-%ld", (long)getpid());
-	if (kc_config_load(&co, &cfg) || kc_http_new(cfg, &fast, &http)) {
-		fprintf(stderr, "setup: %s (run through e2e/run.sh)\n", llm_last_error());
+	if (itest_connect(NULL, &cfg, &http))
 		return -1;
-	}
-	ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
-		       "name", NS);
-	kc_create(http, &KC_NAMESPACES, NULL, ns, &out);
-	json_decref(out);
-	json_decref(ns);
+	itest_namespace_create(http, NS);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	json_t *out = NULL;
-
 	(void)state;
-	if (http)
-		kc_delete(http, &KC_NAMESPACES, NULL, NS, NULL, &out);
-	json_decref(out);
+	itest_namespace_delete(http, NS);
 	kc_http_destroy(http);
 	kc_config_destroy(cfg);
 	return 0;

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +24,6 @@
 static char NS[64], dir[256];
 static kc_config *admin_cfg;
 static kc_http *admin;
-
-#define assert_rc(rc, want)                                                               \
-	do {                                                                              \
-		llm_err rc_ = (rc);                                                       \
-		if (rc_ != (want))                                                        \
-			fail_msg("%s: got %s, want %s: %s", #rc, llm_errname(rc_), #want, \
-				 llm_last_error());                                       \
-	} while (0)
 
 /* Creates obj (a JSON text) with the admin identity; returns the result. */
 static json_t *create(const struct kc_gvr *r, const char *text)
@@ -207,12 +201,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	char cmd[300];
-	json_t *out = NULL;
 
 	(void)state;
-	if (admin)
-		kc_delete(admin, &KC_NAMESPACES, NULL, NS, NULL, &out);
-	json_decref(out);
+	itest_namespace_delete(admin, NS);
 	kc_http_destroy(admin);
 	kc_config_destroy(admin_cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

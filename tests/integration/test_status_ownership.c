@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "itest.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +26,6 @@
 static char NS[64];
 static kc_config *cfg;
 static kc_http *http;
-
-#define assert_rc(rc, want)                                                               \
-	do {                                                                              \
-		llm_err rc_ = (rc);                                                       \
-		if (rc_ != (want))                                                        \
-			fail_msg("%s: got %s, want %s: %s", #rc, llm_errname(rc_), #want, \
-				 llm_last_error());                                       \
-	} while (0)
 
 static json_t *get_job(void)
 {
@@ -170,12 +164,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	json_t *out = NULL;
-
 	(void)state;
-	if (http)
-		kc_delete(http, &KC_NAMESPACES, NULL, NS, NULL, &out);
-	json_decref(out);
+	itest_namespace_delete(http, NS);
 	kc_http_destroy(http);
 	kc_config_destroy(cfg);
 	return 0;
