@@ -55,7 +55,7 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube test-lua
+	bench-kube bench-operator test-lua
 
 all: $(BINARIES) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -152,10 +152,13 @@ build/bench/%: bench/%.c build/libllmops.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
 
-bench: bench-kube ## every benchmark that runs on this machine
+bench: bench-kube bench-operator ## every benchmark that runs on this machine
 
 bench-kube: deps build/bench/bench_kube ## Kubernetes runtime: memory, watch latency, reconcile rate
 	@bench/run-kube.sh
+
+bench-operator: deps all ## operator memory at idle and with 1,000 resources of each kind
+	@bench/run-operator.sh
 
 # --- local control plane and the main job ---------------------------------------
 
