@@ -68,6 +68,23 @@ def test_the_operator_pod_leads_and_reconciles(release, admin_api, test_node):
         test_node.log(NS, operator_pod(admin_api).metadata.name, "operator")[-3000:]
 
 
+def test_the_operator_pod_acts_on_every_example(release, admin_api, kubectl, root):
+    assert wait_for(lambda: ready(operator_pod(admin_api)), 90, 0.5)
+    kubectl("apply", "-n", APPS, "-f", str(root / "examples"))
+    api = client.CustomObjectsApi(admin_api)
+    plurals = ["promptversions", "finetunejobs", "ragindexes", "evalruns", "modelendpoints",
+               "monitors"]
+
+    def all_observed():
+        items = [o for p in plurals for o in api.list_namespaced_custom_object(
+            "llmops.dev", "v1alpha1", APPS, p)["items"]]
+        return len(items) >= 6 and all(  # the examples, and hello-v1 from above
+            o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"]
+            for o in items)
+
+    assert wait_for(all_observed, 90, 0.5)
+
+
 def _holder(admin_api):
     try:
         lease = client.CoordinationV1Api(admin_api).read_namespaced_lease("llmops-operator", NS)

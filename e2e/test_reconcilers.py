@@ -300,3 +300,29 @@ def test_ragindex_serves_once_built_and_keeps_serving_during_a_rebuild(admin_api
     d = client.AppsV1Api(admin_api).read_namespaced_deployment("docs-search", ns)
     env = {e.name: e.value for e in d.spec.template.spec.containers[0].env}
     assert env["LLMOPS_INDEX_VERSION"] == first
+
+
+def promptversion(name, alias=None):
+    labels = {"llmops.dev/alias-production": "true"} if alias else {}
+    return {"apiVersion": "llmops.dev/v1alpha1", "kind": "PromptVersion",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"family": "greeting", "template": "Hello {{name}}",
+                     "variables": [{"name": "name", "required": True}]}}
+
+
+def test_promptversion_alias_clash_is_reported_and_cleared(admin_api, ns, operator):
+    create(admin_api, ns, promptversion("greet-v1", alias=True))
+    create(admin_api, ns, promptversion("greet-v2", alias=True))
+
+    def clash(name):
+        return condition(status_of(admin_api, ns, "PromptVersion", name),
+                         "AliasConflict").get("status")
+
+    assert wait_for(lambda: clash("greet-v1") == "True" and clash("greet-v2") == "True",
+                    30, 0.2)
+    assert "also held by greet-v2" in condition(
+        status_of(admin_api, ns, "PromptVersion", "greet-v1"), "AliasConflict")["message"]
+    # Deleting one holder leaves the other alone with the alias.
+    custom(admin_api).delete_namespaced_custom_object("llmops.dev", "v1alpha1", ns,
+                                                      "promptversions", "greet-v2")
+    assert wait_for(lambda: clash("greet-v1") == "False", 30, 0.2)

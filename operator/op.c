@@ -31,8 +31,8 @@ static struct kc_result reconcile_key(const char *ns, const char *name, void *da
 	json_t *cached = op_read(b->c, b->r->gvr, ns, name), *obj;
 	struct kc_result res;
 
-	if (!cached)
-		return op_done(); /* deleted: children go with it (owner references) */
+	if (!cached) /* deleted: children go with it (owner references) */
+		return b->r->gone ? b->r->gone(b->c, ns, name) : op_done();
 	obj = json_deep_copy(cached);
 	json_decref(cached);
 	res = b->r->reconcile(b->c, obj);

@@ -37,6 +37,9 @@ struct op_reconciler {
 	const struct kc_gvr *owns[KC_CONTROLLER_MAX_OWNED]; /* NULL-terminated */
 	/* Reconciles obj (a private copy, fetched fresh) towards its spec. */
 	struct kc_result (*reconcile)(struct op_ctx *c, json_t *obj);
+	/* Optional: the resource ns/name is gone (children go with it through
+	 * owner references; this is for state shared with other objects). */
+	struct kc_result (*gone)(struct op_ctx *c, const char *ns, const char *name);
 };
 
 extern const struct kc_gvr OP_PROMPTVERSIONS, OP_FINETUNEJOBS, OP_RAGINDEXES, OP_EVALRUNS,

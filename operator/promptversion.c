@@ -244,9 +244,28 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *pv)
 	return failed ? op_retry() : op_done();
 }
 
+/* A deleted version may have held an alias another one now holds alone:
+ * re-evaluate every family of the namespace. */
+static struct kc_result gone(struct op_ctx *c, const char *ns, const char *name)
+{
+	json_t *all = op_list(c, &OP_PROMPTVERSIONS, ns), *pv;
+	bool failed = false;
+	size_t i;
+
+	(void)name;
+	json_array_foreach(all, i, pv)
+	{
+		if (reconcile(c, pv).outcome != KC_DONE)
+			failed = true;
+	}
+	json_decref(all);
+	return failed ? op_retry() : op_done();
+}
+
 const struct op_reconciler promptversion_reconciler = {
 	.kind = "PromptVersion",
 	.component = "promptversion",
 	.gvr = &OP_PROMPTVERSIONS,
 	.reconcile = reconcile,
+	.gone = gone,
 };
