@@ -747,12 +747,16 @@ def model_endpoint():
         }, required=["uri"])
 
     variant = obj("A variant: its own Deployment, getting weight percent of the traffic.", {
-        "name": string("Variant name (DNS-1123 label), unique.", max_length=63, min_length=1,
+        "name": string("Variant name (DNS-1123 label, at most 22 characters: it suffixes "
+                       "the endpoint's name in its Deployment and Service), unique; not "
+                       "`router`, which names the router.", max_length=22, min_length=1,
                        pattern=DNS_LABEL),
         "model": model("Model for this variant; spec.model when unset."),
         "weight": integer("Percent of live traffic (weights of all variants sum to 100; the "
                           "shadow variant has 0).", minimum=0, maximum=100),
-    }, required=["name", "weight"])
+    }, required=["name", "weight"], rules=[
+        rule("self.name != 'router'", "a variant cannot be named router: that names the "
+             "endpoint's router", field_path=".name")])
     spec_props = {
         "model": model("The model served (and the default for variants)."),
         "replicas": integer("Serving Pods (per variant when there are variants).", minimum=0,
@@ -955,6 +959,23 @@ def monitor():
 
 KINDS = [prompt_version, finetune_job, rag_index, eval_run, model_endpoint, monitor]
 
+# The longest name whose children still have valid names: Services need a
+# DNS-1035 label (at most 63 characters, starting with a letter), Job names
+# become label values. FineTuneJob: <name>-workers; RagIndex:
+# <name>-build-<12 hex>; EvalRun: <name>-eval-g<generation>; ModelEndpoint:
+# <name>-<variant> (variant names at most 22); Monitor: <name>-monitor.
+NAME_MAX = {"FineTuneJob": 55, "RagIndex": 44, "EvalRun": 48, "ModelEndpoint": 40,
+            "Monitor": 55}
+
+
+def name_rule(kind):
+    n = NAME_MAX[kind]
+    return rule(f"size(self.metadata.name) <= {n} && "
+                "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+                f"metadata.name must be a DNS-1035 label of at most {n} characters (lower "
+                "case letters, digits and '-', starting with a letter): it prefixes the "
+                "names of the resource's Services and Jobs")
+
 
 def crd(k):
     root = obj(k["desc"], {
@@ -965,7 +986,8 @@ def crd(k):
         "metadata": {"type": "object"},  # the API server allows nothing more here
         "spec": k["spec"],
         "status": k["status"],
-    }, required=["spec"], rules=k.get("root_rules"))
+    }, required=["spec"], rules=(k.get("root_rules") or []) +
+        ([name_rule(k["kind"])] if k["kind"] in NAME_MAX else []) or None)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -560,6 +560,15 @@ INVALID = {
     "mon-alert-severity-enum": ("Monitor", {"spec": {"alerts": [
         {"metric": "error_rate", "op": ">", "value": 1, "severity": "page"}]}}, [
         'spec.alerts[0].severity: Unsupported value: "page"']),
+    "ftj-name-too-long": ("FineTuneJob", {"metadata": {"name": "t" * 56}}, [
+        "metadata.name must be a DNS-1035 label of at most 55 characters"]),
+    "rag-name-too-long": ("RagIndex", {"metadata": {"name": "r" * 45}}, [
+        "metadata.name must be a DNS-1035 label of at most 44 characters"]),
+    "mep-name-with-dot": ("ModelEndpoint", {"metadata": {"name": "chat.v1"}}, [
+        "metadata.name must be a DNS-1035 label of at most 40 characters"]),
+    "mep-variant-named-router": ("ModelEndpoint", {"spec": {"variants": [
+        {"name": "router", "weight": 100}], "shadow": None}}, [
+        "a variant cannot be named router"]),
     "mon-baseline-one-of": ("Monitor", {"spec": {"baseline": {
         "datasetUri": "file:///data/baseline.jsonl"}}}, [
         'spec.baseline: Invalid value: "object": set exactly one of baseline.window and '
