@@ -55,7 +55,7 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube bench-operator test-lua
+	bench-kube bench-operator test-lua golden
 
 all: $(BINARIES) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -142,6 +142,11 @@ test: deps ## everything CI runs: style, unit, Lua, CUDA compile, integration, e
 	@$(MAKE) --no-print-directory test-lua
 	@$(MAKE) --no-print-directory test-cuda-compile
 	@$(MAKE) --no-print-directory test-integration
+
+golden: ## regenerate the reference outputs under tests/golden/ with the reference libraries
+	@[ -x build/golden-venv/bin/python ] || python3 -m venv build/golden-venv
+	@build/golden-venv/bin/pip install -q --disable-pip-version-check -r requirements/golden.txt
+	build/golden-venv/bin/python tests/golden/safetensors/make_reference.py
 
 test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
 	$(CUDA_TEST)
