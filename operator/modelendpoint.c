@@ -12,7 +12,9 @@
 
 #include "llm_json.h"
 
-static const char *const uri_fields[] = {"spec.model.uri", NULL};
+static const char *const uri_fields[] = {"spec.model.uri", "spec.model.adapters[].uri",
+					 "spec.variants[].model.uri",
+					 "spec.variants[].model.adapters[].uri", NULL};
 
 json_t *mep_variants(json_t *mep)
 {

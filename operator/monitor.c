@@ -7,6 +7,8 @@
 
 #include "llm_json.h"
 
+static const char *const uri_fields[] = {"spec.baseline.datasetUri", NULL};
+
 static struct kc_result reconcile(struct op_ctx *c, json_t *mon)
 {
 	char name[300];
@@ -16,7 +18,7 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *mon)
 	llm_err rc;
 
 	snprintf(name, sizeof(name), "%s-monitor", llm_json_str_or(mon, "metadata.name", ""));
-	d = op_deployment(c, mon, name, "monitor", 1, 0, NULL, NULL);
+	d = op_deployment(c, mon, name, "monitor", 1, 0, NULL, uri_fields);
 	rc = op_apply_workload(c, d, NULL, &have);
 	ready = have >= 1;
 	json_decref(d);

@@ -274,14 +274,34 @@ static void mount_claim(json_t *pod_spec, const char *claim, size_t len)
 			      json_pack("{s:s, s:s}", "name", name, "mountPath", path));
 }
 
-void op_mount_pvcs(json_t *owner, const char *const *paths, json_t *pod_spec)
+/* Mounts the claim of every pvc:// URI at path in obj; "[]" in the path
+ * stands for each element of that array ("spec.sources[].uri"). */
+static void mount_path(json_t *pod_spec, json_t *obj, const char *path)
 {
-	for (; *paths; paths++) {
-		const char *uri = llm_json_str_or(owner, *paths, "");
+	const char *each = strstr(path, "[]"), *uri;
+	char prefix[256];
+	json_t *items, *item;
+	size_t i;
 
+	if (!each) {
+		uri = llm_json_str_or(obj, path, "");
 		if (strncmp(uri, "pvc://", 6) == 0 && uri[6])
 			mount_claim(pod_spec, uri + 6, strcspn(uri + 6, "/"));
+		return;
 	}
+	snprintf(prefix, sizeof(prefix), "%.*s", (int)(each - path), path);
+	if (llm_json_get_arr(obj, prefix, &items))
+		return;
+	json_array_foreach(items, i, item)
+	{
+		mount_path(pod_spec, item, each[2] == '.' ? each + 3 : each + 2);
+	}
+}
+
+void op_mount_pvcs(json_t *owner, const char *const *paths, json_t *pod_spec)
+{
+	for (; *paths; paths++)
+		mount_path(pod_spec, owner, *paths);
 }
 
 /* spec.resources, plus nvidia.com/gpu limits when gpus > 0. */

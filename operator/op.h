@@ -121,8 +121,9 @@ void op_event(struct op_ctx *c, json_t *owner, const char *type, const char *rea
 void op_ref(json_t *obj, char *out, size_t size);
 
 /* Mounts the PersistentVolumeClaim of every pvc://<claim>/<path> value
- * found at paths in owner into pod_spec's first container, at
- * /llmops/pvc/<claim>, where the agent resolves pvc:// URIs. */
+ * found at paths in owner ("[]" in a path stands for each element of an
+ * array) into pod_spec's first container, at /llmops/pvc/<claim>, where the
+ * agent resolves pvc:// URIs; each claim once. */
 void op_mount_pvcs(json_t *owner, const char *const *paths, json_t *pod_spec);
 
 /* Seconds since the epoch, and RFC 3339 (UTC, seconds) to and from it. */

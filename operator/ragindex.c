@@ -13,7 +13,7 @@
 
 #include "llm_json.h"
 
-static const char *const uri_fields[] = {"spec.embedding.model", NULL};
+static const char *const uri_fields[] = {"spec.embedding.model", "spec.sources[].uri", NULL};
 
 void rag_version(json_t *spec, char *out, size_t size)
 {

@@ -258,6 +258,30 @@ static void test_mep_variants_default_and_router(void **state)
 	json_decref(shadow);
 }
 
+static void test_pvc_claims_in_lists_are_mounted_once(void **state)
+{
+	json_t *rag = parse("{\"spec\":{\"embedding\":{\"model\":\"pvc://models/minilm\"},"
+			    "\"sources\":[{\"uri\":\"pvc://docs/a/*.md\"},{\"inline\":{}},"
+			    "{\"uri\":\"pvc://docs/b\"},{\"uri\":\"file:///x\"}]}}");
+	const char *const paths[] = {"spec.embedding.model", "spec.sources[].uri", NULL};
+	json_t *pod_spec = parse("{\"containers\":[{\"name\":\"index\"}]}");
+
+	(void)state;
+	op_mount_pvcs(rag, paths, pod_spec);
+	assert_int_equal(json_array_size(json_object_get(pod_spec, "volumes")), 2);
+	assert_string_equal(
+		llm_json_str_or(pod_spec, "volumes[0].persistentVolumeClaim.claimName", ""),
+		"models");
+	assert_string_equal(
+		llm_json_str_or(pod_spec, "volumes[1].persistentVolumeClaim.claimName", ""),
+		"docs");
+	assert_string_equal(
+		llm_json_str_or(pod_spec, "containers[0].volumeMounts[1].mountPath", ""),
+		"/llmops/pvc/docs");
+	json_decref(pod_spec);
+	json_decref(rag);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +294,7 @@ int main(void)
 		cmocka_unit_test(test_evr_judge_thresholds_and_baseline),
 		cmocka_unit_test(test_rag_version_ignores_serving_settings),
 		cmocka_unit_test(test_mep_variants_default_and_router),
+		cmocka_unit_test(test_pvc_claims_in_lists_are_mounted_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
