@@ -23,18 +23,24 @@ struct binding {
 	struct op_ctx *c;
 };
 
-/* Reads the object from the cache, as controller-runtime does: a private
- * copy, so the reconciler may change it. */
+/* Reads the resource itself from the API server, so decisions that depend
+ * on its own status (a FineTuneJob's attempt number) never act on a stale
+ * copy; children come from the caches. */
 static struct kc_result reconcile_key(const char *ns, const char *name, void *data)
 {
 	struct binding *b = data;
-	json_t *cached = op_read(b->c, b->r->gvr, ns, name), *obj;
+	json_t *obj = NULL;
 	struct kc_result res;
+	llm_err rc = kc_get(b->c->h, b->r->gvr, ns, name, KC_MAIN, &obj);
 
-	if (!cached) /* deleted: children go with it (owner references) */
+	if (rc == LLM_ENOTFOUND) { /* deleted: children go with it (owner references) */
+		json_decref(obj);
 		return b->r->gone ? b->r->gone(b->c, ns, name) : op_done();
-	obj = json_deep_copy(cached);
-	json_decref(cached);
+	}
+	if (rc) {
+		json_decref(obj);
+		return op_retry();
+	}
 	res = b->r->reconcile(b->c, obj);
 	json_decref(obj);
 	return res;

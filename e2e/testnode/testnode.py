@@ -1160,6 +1160,12 @@ class PodWorker(threading.Thread):
         else:
             lines.append('fail() { echo "testnode: $*" >&2; exit 128; }')
         lines.append(f"mkdir -p {q(stage)} || fail cannot create {q(stage)}")
+        # The executable itself may lie under a mountPath (a clone under /tmp
+        # and an emptyDir at /tmp): bind it into the staging directory first
+        # and exec it from there.
+        exe = q(f"{stage}/exe")
+        lines.append(f": > {exe} && mount --bind {q(argv[0])} {exe} || "
+                     f"fail cannot bind-mount {q(argv[0])}")
         for i, (src, dst, ro) in enumerate(mounts):
             st = q(f"{stage}/{i}")
             make = f"mkdir -p {st}" if os.path.isdir(src) else f": > {st}"
@@ -1181,7 +1187,8 @@ class PodWorker(threading.Thread):
                      f"fail cannot enter working directory {q(workdir)}")
         if err_file:
             lines.append("exec 9>&-")
-        lines.append('exec "$@"')
+        lines.append("shift")
+        lines.append(f'exec {exe} "$@"')
         wrapper = [self.node.unshare, "--mount", "--propagation", "private", "/bin/sh", "-c",
                    "\n".join(lines), "testnode-mount"]
         return wrapper + argv, str(self.sandbox)
