@@ -99,26 +99,12 @@ static void judge(struct op_ctx *c, json_t *evr, json_t *status)
 	json_decref(base);
 }
 
-/* Removes evaluation Jobs of earlier generations. */
-static void prune_jobs(struct op_ctx *c, json_t *evr, const char *keep)
-{
-	json_t *jobs = NULL, *stale = json_array(), *job;
-	size_t i;
-
-	if (op_list_children(c, &KC_JOBS, evr, &jobs) == LLM_OK)
-		json_array_foreach(jobs, i,
-				   job) if (strcmp(llm_json_str_or(job, "metadata.name", ""),
-						   keep) != 0) json_array_append(stale, job);
-	op_delete_all(c, &KC_JOBS, stale);
-	json_decref(stale);
-	json_decref(jobs);
-}
-
 static struct kc_result reconcile(struct op_ctx *c, json_t *evr)
 {
 	char name[300];
 	json_t *job = NULL, *desired, *status;
 	const char *phase;
+	bool complete, failed;
 	llm_err rc;
 
 	/* A Job per generation: a changed spec is evaluated again, and Job
@@ -133,9 +119,11 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *evr)
 		json_decref(job);
 		return op_retry();
 	}
-	if (op_job_has(job, "Complete"))
+	complete = op_job_has(job, "Complete");
+	failed = !complete && op_job_has(job, "Failed");
+	if (complete)
 		phase = "Succeeded";
-	else if (op_job_has(job, "Failed"))
+	else if (failed)
 		phase = "Failed";
 	else
 		phase = json_integer_value(
@@ -143,14 +131,12 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *evr)
 				? "Running"
 				: "Pending";
 	status = op_status(evr, phase);
-	prune_jobs(c, evr, name);
-	op_condition(status, evr, "Ready", strcmp(phase, "Succeeded") == 0 ? "True" : "False",
-		     phase,
-		     strcmp(phase, "Succeeded") == 0 ? "the evaluation finished"
-						     : "the evaluation has not finished");
-	if (strcmp(phase, "Succeeded") == 0)
+	op_delete_children_except(c, &KC_JOBS, evr, name); /* earlier generations */
+	op_condition(status, evr, "Ready", complete ? "True" : "False", phase,
+		     complete ? "the evaluation finished" : "the evaluation has not finished");
+	if (complete)
 		judge(c, evr, status);
-	else if (strcmp(phase, "Failed") == 0)
+	else if (failed)
 		op_condition(status, evr, "Passed", "False", "EvaluationFailed",
 			     "the evaluation Job failed; see its pods' logs");
 	else

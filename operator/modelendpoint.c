@@ -103,10 +103,11 @@ static void prune(struct op_ctx *c, json_t *mep, json_t *variants)
 					item, "metadata.labels[\"llmops.dev/variant\"]", NULL);
 				bool keep = strcmp(comp, "route") == 0 ? router : !var;
 
-				json_array_foreach(
-					variants, j,
-					v) if (var && strcmp(var, llm_json_str_or(v, "name", "")) ==
-							      0) keep = true;
+				json_array_foreach(variants, j, v)
+				{
+					if (var && strcmp(var, llm_json_str_or(v, "name", "")) == 0)
+						keep = true;
+				}
 				if (!keep)
 					json_array_append(stale, item);
 			}

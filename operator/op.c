@@ -264,8 +264,11 @@ static void mount_claim(json_t *pod_spec, const char *claim, size_t len)
 	size_t i;
 
 	snprintf(name, sizeof(name), "pvc-%.*s", (int)len, claim);
-	json_array_foreach(volumes, i,
-			   v) if (strcmp(llm_json_str_or(v, "name", ""), name) == 0) return;
+	json_array_foreach(volumes, i, v)
+	{
+		if (strcmp(llm_json_str_or(v, "name", ""), name) == 0)
+			return;
+	}
 	if (!volumes) {
 		volumes = json_array();
 		json_object_set_new(pod_spec, "volumes", volumes);
@@ -431,10 +434,14 @@ bool op_job_has(json_t *job, const char *type)
 	json_t *cond;
 	size_t i;
 
-	json_array_foreach(json_object_get(json_object_get(job, "status"), "conditions"), i,
-			   cond) if (strcmp(llm_json_str_or(cond, "type", ""), type) == 0 &&
-				     strcmp(llm_json_str_or(cond, "status", ""), "True") ==
-					     0) return true;
+	json_t *conds = json_object_get(json_object_get(job, "status"), "conditions");
+
+	json_array_foreach(conds, i, cond)
+	{
+		if (strcmp(llm_json_str_or(cond, "type", ""), type) == 0 &&
+		    strcmp(llm_json_str_or(cond, "status", ""), "True") == 0)
+			return true;
+	}
 	return false;
 }
 
@@ -508,6 +515,24 @@ llm_err op_list_children(struct op_ctx *c, const struct kc_gvr *r, json_t *owner
 	}
 	json_decref(list);
 	return rc;
+}
+
+void op_delete_children_except(struct op_ctx *c, const struct kc_gvr *r, json_t *owner,
+			       const char *keep)
+{
+	json_t *children = NULL, *stale = json_array(), *child;
+	size_t i;
+
+	if (op_list_children(c, r, owner, &children) == LLM_OK) {
+		json_array_foreach(children, i, child)
+		{
+			if (strcmp(llm_json_str_or(child, "metadata.name", ""), keep) != 0)
+				json_array_append(stale, child);
+		}
+	}
+	op_delete_all(c, r, stale);
+	json_decref(stale);
+	json_decref(children);
 }
 
 bool op_delete_all(struct op_ctx *c, const struct kc_gvr *r, json_t *list)

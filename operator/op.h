@@ -143,6 +143,10 @@ json_t *op_read(struct op_ctx *c, const struct kc_gvr *r, const char *ns, const 
 /* Every object of r in ns (a new array of shared, read-only objects). */
 json_t *op_list(struct op_ctx *c, const struct kc_gvr *r, const char *ns);
 
+/* Deletes owner's children of resource r except the one named keep. */
+void op_delete_children_except(struct op_ctx *c, const struct kc_gvr *r, json_t *owner,
+			       const char *keep);
+
 /* Deletes every object in list (background propagation); true if all went. */
 bool op_delete_all(struct op_ctx *c, const struct kc_gvr *r, json_t *list);
 

@@ -79,18 +79,10 @@ static llm_err serve(struct op_ctx *c, json_t *rag, const char *version, bool *r
 static void prune_builds(struct op_ctx *c, json_t *rag, const char *keep)
 {
 	char name[300];
-	json_t *jobs = NULL, *stale = json_array(), *job;
-	size_t i;
 
 	snprintf(name, sizeof(name), "%s-build-%s", llm_json_str_or(rag, "metadata.name", ""),
 		 keep);
-	if (op_list_children(c, &KC_JOBS, rag, &jobs) == LLM_OK)
-		json_array_foreach(jobs, i,
-				   job) if (strcmp(llm_json_str_or(job, "metadata.name", ""),
-						   name) != 0) json_array_append(stale, job);
-	op_delete_all(c, &KC_JOBS, stale);
-	json_decref(stale);
-	json_decref(jobs);
+	op_delete_children_except(c, &KC_JOBS, rag, name);
 }
 
 static struct kc_result reconcile(struct op_ctx *c, json_t *rag)
