@@ -21,7 +21,7 @@ LDLIBS = $(PKG_LIBS) -fopenmp -lm -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRC := $(wildcard lib/*.c)
-KERNEL_SRC := $(wildcard kernels/cpu/*.c)
+KERNEL_SRC := $(wildcard kernels/cpu/*.c kernels/models/*.c)
 # The operator's and agent's modules (all but their mains) go into the
 # library too, so unit tests can link them.
 APP_SRC := $(filter-out %/main.c,$(wildcard operator/*.c agent/*.c))
@@ -144,9 +144,9 @@ test: deps ## everything CI runs: style, unit, Lua, CUDA compile, integration, e
 	@$(MAKE) --no-print-directory test-integration
 
 golden: ## regenerate the reference outputs under tests/golden/ with the reference libraries
-	@[ -x build/golden-venv/bin/python ] || python3 -m venv build/golden-venv
-	@build/golden-venv/bin/pip install -q --disable-pip-version-check -r requirements/golden.txt
-	build/golden-venv/bin/python tests/golden/safetensors/make_reference.py
+	@scripts/deps.sh golden
+	@for g in tests/golden/*/make_reference.py; do \
+		echo "golden: $$g"; build/golden-venv/bin/python $$g || exit 1; done
 
 test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
 	$(CUDA_TEST)

@@ -24,13 +24,76 @@
 #ifndef LLMOPS_KERNELS_H
 #define LLMOPS_KERNELS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #include "llm_err.h"
 
-/* ---- CPU reference kernels (kernels/cpu/) ---- */
+/* ---- shared helpers (host and device) ---- */
+
+#ifdef __CUDACC__
+#define LLM_HD __host__ __device__
+#else
+#define LLM_HD
+#endif
+
+/* Counter-based random numbers: the value for (seed, counter) is the same on
+ * every backend and thread count, so dropout masks and sampling draws can be
+ * recomputed in backward passes and reproduced on the GPU. splitmix64 mixing
+ * of seed and counter; llm_uniform() gives a float in [0, 1) from the top 24
+ * bits. */
+static inline LLM_HD uint64_t llm_hash64(uint64_t seed, uint64_t counter)
+{
+	uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (counter + 1);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static inline LLM_HD float llm_uniform(uint64_t seed, uint64_t counter)
+{
+	return (float)(llm_hash64(seed, counter) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* GELU variants: tanh approximation (GPT-2 "gelu_new") and the exact erf form
+ * (BERT "gelu"). */
+enum llm_gelu { LLM_GELU_TANH = 0, LLM_GELU_ERF = 1 };
+
+/* Query scoring metrics. */
+enum llm_metric { LLM_METRIC_DOT = 0, LLM_METRIC_COSINE = 1 };
+
+/* Sampling settings for one draw per row. temperature <= 0 means greedy
+ * (argmax, lowest index on ties; the other fields are ignored). Otherwise the
+ * logits are divided by temperature, then filtered in this order, as
+ * transformers' logits processors do: top_k (0 = off), top_p (1 = off; keep
+ * the smallest set of most likely tokens whose probability reaches top_p),
+ * min_p (0 = off; drop tokens below min_p times the top probability). The
+ * draw for row n of decoding step `step` uses llm_uniform(seed, step * N + n). */
+struct llm_sampling {
+	float temperature;
+	int top_k;
+	float top_p;
+	float min_p;
+	uint64_t seed;
+};
+
+/* ---- CPU reference kernels (kernels/cpu/) ----
+ *
+ * Conventions. Shapes: B batch, T positions in this call, C channels, OC
+ * output channels, V vocabulary, NH query heads, NKV key/value heads
+ * (NH % NKV == 0, grouped-query attention), HS head size, N rows (usually
+ * B*T). Forward kernels overwrite their outputs unless the contract says
+ * "accumulates". Backward kernels ACCUMULATE (+=) into every gradient they
+ * produce, parameter and input gradients alike (llm.c's convention), so the
+ * caller zeroes gradient buffers once per step; a NULL gradient pointer skips
+ * that gradient (frozen weights, no input gradient needed). Outputs must not
+ * overlap inputs unless the contract allows it. Kernels never allocate on the
+ * heap except where a contract says so, and parallelise with OpenMP. */
 
 /* out (B,T,OC) = inp (B,T,C) . weight (OC,C)^T + bias (OC).
  * bias may be NULL (no bias). out must not overlap inp, weight or bias; its
@@ -39,9 +102,174 @@ extern "C" {
 void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
 			int T, int C, int OC);
 
+/* Backward of cpu_matmul_forward. Accumulates dinp (B,T,C) += dout . weight,
+ * dweight (OC,C) += dout^T . inp, dbias (OC) += sum over B,T of dout. Any of
+ * dinp, dweight, dbias may be NULL. */
+void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+			 const float *inp, const float *weight, int B, int T, int C, int OC);
+
 /* out (N) = inp1 (N) + inp2 (N), N >= 0. out may be the same pointer as inp1
  * and/or inp2 but must not overlap them otherwise. */
 void cpu_residual_forward(float *out, const float *inp1, const float *inp2, int N);
+
+/* out (B,T,C) = wte[tokens[b,t]] (V,C) + wpe[pos0 + t] (maxT,C).
+ * tokens (B,T) must be in [0, V); wpe may be NULL (no learned positions, as in
+ * Llama); pos0 is the position of the first token (0 except when decoding
+ * with a KV cache). */
+void cpu_embedding_forward(float *out, const int *tokens, const float *wte, const float *wpe, int B,
+			   int T, int C, int pos0);
+
+/* Backward: accumulates dwte (V,C) and dwpe (maxT,C) from dout (B,T,C).
+ * dwpe may be NULL. Deterministic (no atomics; fixed summation order). */
+void cpu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B,
+			    int T, int C, int pos0);
+
+/* out (N,C) = (inp - mean) * rstd * weight (C) + bias (C), per row, where
+ * rstd = 1/sqrt(var + eps) with the biased variance, as torch.nn.LayerNorm.
+ * mean (N) and rstd (N) are saved for backward and may be NULL. out may equal
+ * inp. */
+void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+			   const float *weight, const float *bias, int N, int C, float eps);
+
+/* Backward of cpu_layernorm_forward; accumulates dinp (N,C), dweight (C),
+ * dbias (C). Needs the mean and rstd saved by the forward pass. */
+void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+			    const float *inp, const float *weight, const float *mean,
+			    const float *rstd, int N, int C);
+
+/* out (N,C) = weight (C) * inp * rstd, rstd = 1/sqrt(mean(inp^2) + eps) per
+ * row, as LlamaRMSNorm (computed in fp32). rstd (N) may be NULL. out may equal
+ * inp. */
+void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N,
+			 int C, float eps);
+
+/* Backward of cpu_rmsnorm_forward; accumulates dinp (N,C) and dweight (C). */
+void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+			  const float *weight, const float *rstd, int N, int C);
+
+/* Rotary position embedding in the Hugging Face Llama layout ("rotate_half":
+ * element i pairs with i + HS/2, not interleaved). inp and out are (B,T,H,HS)
+ * with H heads (NH for queries, NKV for keys); token t has position pos0 + t;
+ * pair i turns by angle pos * theta^(-2i/HS). out may equal inp. HS even. */
+void cpu_rope_forward(float *out, const float *inp, int B, int T, int H, int HS, int pos0,
+		      float theta);
+
+/* Backward: rotates dout by the opposite angle and accumulates into dinp
+ * (B,T,H,HS). */
+void cpu_rope_backward(float *dinp, const float *dout, int B, int T, int H, int HS, int pos0,
+		       float theta);
+
+/* Scaled dot-product attention, 1/sqrt(HS) scale, grouped-query heads (query
+ * head h reads key/value head h / (NH/NKV)), computed in key blocks with an
+ * online softmax so memory is O(T * block), never a (T,Tk) matrix.
+ *   out (B,T,NH,HS), q (B,T,NH,HS)
+ *   k, v (B,Tcap,NKV,HS) of which positions [0, Tk) are valid; Tcap >= Tk is
+ *        the row capacity of a KV cache (Tcap == Tk without one)
+ *   lse (B,NH,T) receives each row's log-sum-exp of the scaled scores, for
+ *        backward; may be NULL
+ *   causal: query t (absolute position Tk - T + t) sees keys up to its own
+ *        position; otherwise every valid key
+ *   key_len (B) or NULL: batch row b sees only keys [0, key_len[b]) (right
+ *        padding, as BERT's attention mask); a query that sees no key gets 0.
+ * T >= 1, Tk >= T when causal. */
+void cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+			   const int *key_len, int causal, int B, int T, int Tk, int Tcap, int NH,
+			   int NKV, int HS);
+
+/* Backward of cpu_attention_forward for training (no cache, no key_len:
+ * Tk == Tcap == T). Accumulates dq (B,T,NH,HS), dk and dv (B,T,NKV,HS) from
+ * dout, recomputing probabilities from q, k and the saved lse; out is the
+ * forward output. Uses O(T * block) scratch per thread, allocated inside. */
+void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+			    const float *k, const float *v, const float *out, const float *lse,
+			    int causal, int B, int T, int NH, int NKV, int HS);
+
+/* out (N) = gelu(inp (N)) in the chosen variant. out may equal inp. */
+void cpu_gelu_forward(float *out, const float *inp, long N, enum llm_gelu kind);
+
+/* Accumulates dinp (N) += gelu'(inp) * dout. */
+void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, long N,
+		       enum llm_gelu kind);
+
+/* out (N) = silu(gate) * up = gate * sigmoid(gate) * up (Llama MLP).
+ * out may equal gate or up. */
+void cpu_swiglu_forward(float *out, const float *gate, const float *up, long N);
+
+/* Accumulates dgate (N) and dup (N) from dout (N). */
+void cpu_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
+			 const float *up, long N);
+
+/* out (N,V) = softmax over each row of inp (N,V), max-subtracted, fp32.
+ * out may equal inp. */
+void cpu_softmax_forward(float *out, const float *inp, int N, int V);
+
+/* Fused softmax + cross-entropy + gradient. For each row n of logits (N,V)
+ * with targets[n] != ignore_index: losses[n] = logsumexp(row) - row[target],
+ * and, if dlogits is not NULL, dlogits[n] = (softmax(row) - onehot(target)) *
+ * dloss. Ignored rows get loss 0 and zero gradient. Returns the number of
+ * rows that were not ignored. dlogits may equal logits (in place; it is
+ * overwritten, not accumulated). A target outside [0,V) that is not
+ * ignore_index is the caller's bug. The mean loss as torch computes it is
+ * sum(losses) / returned count, with dloss = 1 / count. */
+int cpu_crossentropy_forward_backward(float *dlogits, float *losses, const float *logits,
+				      const int *targets, int N, int V, int ignore_index,
+				      float dloss);
+
+/* One AdamW step over n parameters, as torch.optim.AdamW: param -= lr * wd *
+ * param; m = beta1 m + (1-beta1) g; v = beta2 v + (1-beta2) g^2; param -= lr *
+ * (m / (1-beta1^t)) / (sqrt(v / (1-beta2^t)) + eps). t is the 1-based step
+ * number. m and v start as zeros. */
+void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
+		      float beta1, float beta2, float eps, float weight_decay, int t);
+
+/* Global-norm clipping over one contiguous gradient buffer (n): computes the
+ * L2 norm in double, and if max_norm > 0 and norm > max_norm scales grad by
+ * max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_. Returns the
+ * norm before clipping. */
+float cpu_clip_grad_norm(float *grad, size_t n, float max_norm);
+
+/* LoRA branch of a linear layer (PEFT semantics), added to the base output:
+ *   out (B,T,OC) += scaling * (drop(inp) . lora_a^T) . lora_b^T   (accumulates)
+ *   hidden (B,T,r) = drop(inp) . lora_a^T, saved for backward
+ * inp (B,T,C), lora_a (r,C), lora_b (OC,r). drop() is inverted dropout with
+ * probability `dropout`: element i of inp is kept, scaled by 1/(1-dropout),
+ * when llm_uniform(seed, i) >= dropout; dropout == 0 means identity. scratch
+ * holds B*T*C floats when dropout > 0 and may be NULL otherwise. */
+void cpu_lora_forward(float *out, float *hidden, const float *inp, const float *lora_a,
+		      const float *lora_b, float *scratch, int B, int T, int C, int OC, int r,
+		      float scaling, float dropout, uint64_t seed);
+
+/* Backward of cpu_lora_forward with the same seed and dropout: accumulates
+ * dinp (B,T,C) (may be NULL), dlora_a (r,C), dlora_b (OC,r). scratch holds
+ * B*T*(r + C) floats. */
+void cpu_lora_backward(float *dinp, float *dlora_a, float *dlora_b, const float *dout,
+		       const float *inp, const float *hidden, const float *lora_a,
+		       const float *lora_b, float *scratch, int B, int T, int C, int OC, int r,
+		       float scaling, float dropout, uint64_t seed);
+
+/* Sentence embeddings: out (B,C) = mean of inp (B,T,C) over positions
+ * [0, lengths[b]) (lengths NULL = all T; a zero length gives zeros), then,
+ * if normalize, divided by max(L2 norm, 1e-12) as torch.nn.functional
+ * .normalize (sentence-transformers' Normalize module). */
+void cpu_mean_pool_forward(float *out, const float *inp, const int *lengths, int B, int T, int C,
+			   int normalize);
+
+/* Top k of each row of inp (N,V), 1 <= k <= V: values (N,k) descending and
+ * their indices (N,k); equal values keep the lower index first. */
+void cpu_topk_forward(float *values, int *indices, const float *inp, int N, int V, int k);
+
+/* scores (Q,N) = similarity of each query (Q,D) with each row of matrix (N,D):
+ * the inner product, or the cosine (each side divided by its L2 norm; a zero
+ * vector scores 0). One sgemm plus norms. */
+void cpu_score_forward(float *scores, const float *queries, const float *matrix, int Q, int N,
+		       int D, enum llm_metric metric);
+
+/* Draws one token per row of logits (N,V) with the settings in s (see struct
+ * llm_sampling) into tokens (N). step numbers the decoding step so every draw
+ * has its own counter. scratch holds N*V floats and N*V ints (as one buffer of
+ * 2*N*V 4-byte slots). logits are not modified. */
+void cpu_sample_forward(int *tokens, const float *logits, const struct llm_sampling *s,
+			void *scratch, int N, int V, uint64_t step);
 
 /* ---- CUDA kernels (kernels/cuda/); device pointers, async on stream ---- */
 
