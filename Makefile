@@ -151,6 +151,13 @@ golden: ## regenerate the reference outputs under tests/golden/ with the referen
 test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
 	$(CUDA_TEST)
 
+# --- fuzzing ------------------------------------------------------------------
+
+FUZZ_SECONDS ?= 600
+
+fuzz-%: ## run the libFuzzer harness tests/fuzz/fuzz_%.c for FUZZ_SECONDS (default 600)
+	@scripts/fuzz.sh $* $(FUZZ_SECONDS)
+
 # --- benchmarks ---------------------------------------------------------------------
 
 build/bench/%: bench/%.c build/libllmops.a
