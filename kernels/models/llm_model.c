@@ -275,9 +275,10 @@ struct carver {
 	size_t off;
 };
 
-static float *carve(struct carver *cv, size_t n)
+/* n 4-byte slots (floats or ints) from the arena, or NULL while counting */
+static void *carve(struct carver *cv, size_t n)
 {
-	float *p = cv->base ? cv->base + cv->off : NULL;
+	void *p = cv->base ? cv->base + cv->off : NULL;
 
 	cv->off += (n + 15) & ~(size_t)15; /* 64-byte aligned pieces */
 	return p;
@@ -337,8 +338,8 @@ static size_t plan_acts(llm_model *m, float *base)
 	a->lora_scratch = NULL; /* carved with the adapters, whose rank it needs */
 	a->last = carve(&cv, (size_t)m->max_B * V);
 	a->sample_scratch = carve(&cv, 2 * (size_t)m->max_B * V);
-	a->targets = (int *)carve(&cv, BT);
-	a->tokens = (int *)carve(&cv, BT);
+	a->targets = carve(&cv, BT);
+	a->tokens = carve(&cv, BT);
 	return cv.off;
 }
 

@@ -4,9 +4,9 @@
  * (tests/golden/models/<arch>/); nothing here is a number we chose.
  *
  * Tolerances, all of the form |got - ref| <= atol + rtol * |ref|:
- *   logits            atol 1e-5, rtol 1e-4 (KV-cached vs recomputed: same)
+ *   logits            atol 1e-5, rtol 1e-5 (KV-cached vs recomputed: same)
  *   loss              1e-5 absolute
- *   every gradient    atol 1e-5, rtol 1e-3
+ *   every gradient    atol 1e-6, rtol 1e-4
  *   training losses   1e-4 absolute, each of the 10 AdamW and 10 LoRA steps
  *   final LoRA A, B   atol 1e-4, rtol 1e-3 (ten steps of float rounding)
  *   greedy tokens     exact
@@ -32,10 +32,10 @@
 #define MAX_T	      64
 
 #define LOGITS_ATOL 1e-5
-#define LOGITS_RTOL 1e-4
+#define LOGITS_RTOL 1e-5
 #define LOSS_TOL    1e-5
-#define GRAD_ATOL   1e-5
-#define GRAD_RTOL   1e-3
+#define GRAD_ATOL   1e-6
+#define GRAD_RTOL   1e-4
 #define STEP_TOL    1e-4
 #define LORA_ATOL   1e-4
 #define LORA_RTOL   1e-3
@@ -168,17 +168,18 @@ static void check_logits_and_loss(const char *arch)
 	llm_model *m;
 	float loss, *ref;
 	size_t n;
-	double err, ref_loss;
+	double err, ref_loss, worst = 0.0;
 
 	golden_open(&g, arch);
 	m = golden_model(&g);
 	ref = ref_tensor(g.st, "logits", &n);
 	assert_int_equal(n, (size_t)g.B * g.T * llm_model_get_config(m)->vocab_size);
 	assert_int_equal(llm_model_forward(m, g.ids, g.labels, g.B, g.T, &loss), LLM_OK);
-	err = expect_close("logits", llm_model_logits(m), ref, n, LOGITS_ATOL, LOGITS_RTOL, NULL);
+	err = expect_close("logits", llm_model_logits(m), ref, n, LOGITS_ATOL, LOGITS_RTOL, &worst);
 	ref_loss = ref_num(g.ref, "loss", NULL);
-	printf("%s: logits max abs err %.3g; loss %.8f vs %.8f (err %.3g)\n", arch, err,
-	       (double)loss, ref_loss, fabs(loss - ref_loss));
+	printf("%s: logits max abs err %.3g, worst err/allowance %.3g; loss %.8f vs %.8f (err "
+	       "%.3g)\n",
+	       arch, err, worst, (double)loss, ref_loss, fabs(loss - ref_loss));
 	assert_true(fabs(loss - ref_loss) <= LOSS_TOL);
 	free(ref);
 	llm_model_destroy(m);
@@ -396,8 +397,8 @@ static void check_kv_cache(const char *arch)
 				 (size_t)V, LOGITS_ATOL, LOGITS_RTOL, NULL);
 		err = e > err ? e : err;
 	}
-	printf("%s: KV-cached vs recomputed logits over %d positions, max abs err %.3g\n", arch,
-	       n, err);
+	printf("%s: KV-cached vs recomputed logits over %d positions, max abs err %.3g\n", arch, n,
+	       err);
 	free(full);
 	llm_model_destroy(m);
 	golden_close(&g);
