@@ -50,7 +50,7 @@ static void bench_gpt2_train(int steps)
 	static int tokens[B * T];
 	llm_model *m;
 	double t0 = 0.0, total;
-	float loss;
+	float loss = 0.0f;
 
 	llm_model_config_default(&c, LLM_ARCH_GPT2);
 	c.n_layer = 6;
