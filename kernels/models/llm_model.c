@@ -164,6 +164,28 @@ static llm_err check_config(struct llm_model_config *c, const char *src)
 	return LLM_OK;
 }
 
+/* Rough float counts in double, so absurd configs fail before any size_t
+ * or int arithmetic can wrap. The cap (2^40 floats, 4 TiB) is far beyond
+ * any machine this runs on; the real limit is then the allocation. */
+static llm_err check_totals(const struct llm_model_config *c, int max_B, int max_T, const char *src)
+{
+	const double cap = 1099511627776.0;
+	double C = c->d_model, Q = (double)c->n_head * c->head_dim,
+	       KV = (double)c->n_kv_head * c->head_dim, F = c->d_ff, L = c->n_layer;
+	double BT = (double)max_B * max_T, params, acts;
+
+	params = (double)c->vocab_size * C * 2 + (double)c->max_pos * C +
+		 L * (C * (Q + 2 * KV) + Q * C + 3 * C * F + 2 * (Q + 2 * KV) + F + 6 * C);
+	acts = BT * (L * (12 * C + 4 * Q + 6 * KV + c->n_head + 4 * F) + 16 * C + 4 * F +
+		     2 * (double)c->vocab_size);
+	if (Q > INT_MAX || KV > INT_MAX || params > cap || acts > cap)
+		return llm_fail(LLM_ETOOLARGE,
+				"%s: about %.3g parameters and %.3g activation floats for max_B "
+				"%d, max_T %d is over the limit",
+				src, params, acts, max_B, max_T);
+	return LLM_OK;
+}
+
 /* ---- parameter plan ---- */
 
 struct planner {
@@ -407,6 +429,10 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 		llm_fail(err, "%s: max_T %d is over n_positions = %d", src, max_T, m->cfg.max_pos);
 		goto out_free;
 	}
+	err = check_totals(&m->cfg, max_B, max_T, src);
+	if (err)
+		goto out_free;
+	err = LLM_EINVAL;
 	m->max_B = max_B;
 	m->max_T = max_T;
 	m->Q = m->cfg.n_head * m->cfg.head_dim;

@@ -1,7 +1,7 @@
 /* GPT-2 (GPT2LMHeadModel) in kernels/models against transformers and peft:
  * logits, loss, every gradient, 10 AdamW steps, 10 LoRA steps and the final
- * adapter, greedy decoding with the KV cache, save/load round trips, and
- * malformed configs and weights. Tolerances: tests/unit/model_golden.h. */
+ * adapter, greedy decoding with the KV cache, save/load round trips, sharded
+ * checkpoints, and malformed configs and weights. Tolerances: tests/unit/model_golden.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +87,66 @@ static void test_gpt2_bad_configs_name_the_field(void **state)
 	expect_config_error("gpt2", tmpdir, "layer_norm_epsilon", "-1", LLM_EINVAL,
 			    "layer_norm_epsilon");
 	expect_config_error("gpt2", tmpdir, "n_positions", "8", LLM_EINVAL, "n_positions");
+	expect_config_error("gpt2", tmpdir, "n_layer", "100000000", LLM_ETOOLARGE, "parameters");
+	expect_config_error("gpt2", tmpdir, "n_embd", "3000000000", LLM_EINVAL, "n_embd");
+}
+
+/* The golden weights split over two shards with an index load to the same
+ * model; a shard that lacks a tensor its index names is an error. */
+static void test_gpt2_sharded_checkpoint_loads(void **state)
+{
+	char dir[128], path[192], weights[PATH_MAX];
+	llm_st_file *f;
+	struct llm_st_out *outs;
+	json_t *index, *map;
+	size_t n;
+	llm_model *a, *b;
+	struct golden g;
+
+	(void)state;
+	golden_open(&g, "gpt2");
+	snprintf(dir, sizeof(dir), "%s/sharded", tmpdir);
+	variant_dir("gpt2", dir, NULL, NULL);
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	assert_non_null(realpath(path, weights));
+	assert_int_equal(llm_st_open(weights, &f), LLM_OK);
+	assert_int_equal(unlink(path), 0);
+	n = llm_st_count(f);
+	outs = calloc(n, sizeof(*outs));
+	assert_non_null(outs);
+	index = json_object();
+	map = json_object();
+	for (size_t i = 0; i < n; i++) {
+		const struct llm_st_tensor *t = llm_st_at(f, i);
+
+		outs[i] = (struct llm_st_out){t->name, t->dtype, t->ndim, t->shape, t->data};
+		json_object_set_new(map, t->name,
+				    json_string(i < n / 2 ? "a.safetensors" : "b.safetensors"));
+	}
+	json_object_set_new(index, "weight_map", map);
+	snprintf(path, sizeof(path), "%s/a.safetensors", dir);
+	assert_int_equal(llm_st_write(path, outs, n / 2, NULL), LLM_OK);
+	snprintf(path, sizeof(path), "%s/b.safetensors", dir);
+	assert_int_equal(llm_st_write(path, outs + n / 2, n - n / 2, NULL), LLM_OK);
+	snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dir);
+	assert_int_equal(json_dump_file(index, path, 0), 0);
+	json_decref(index);
+	assert_int_equal(llm_model_load(dir, MAX_B, MAX_T, &a), LLM_OK);
+	b = golden_model(&g);
+	assert_int_equal(llm_model_forward(a, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
+	assert_int_equal(llm_model_forward(b, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
+	assert_memory_equal(llm_model_logits(a), llm_model_logits(b),
+			    (size_t)g.B * g.T * 320 * sizeof(float));
+	/* a shard missing a tensor its index names */
+	snprintf(path, sizeof(path), "%s/b.safetensors", dir);
+	assert_int_equal(llm_st_write(path, outs + n / 2, n - n / 2 - 1, NULL), LLM_OK);
+	llm_model_destroy(a);
+	assert_int_not_equal(llm_model_load(dir, MAX_B, MAX_T, &a), LLM_OK);
+	assert_null(a);
+	llm_model_destroy(b);
+	free(outs);
+	llm_st_close(f);
+	golden_close(&g);
 }
 
 static void test_gpt2_weights_that_disagree_with_config(void **state)
@@ -211,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_gpt2_save_load_round_trip),
 		cmocka_unit_test(test_gpt2_bad_configs_name_the_field),
 		cmocka_unit_test(test_gpt2_weights_that_disagree_with_config),
+		cmocka_unit_test(test_gpt2_sharded_checkpoint_loads),
 		cmocka_unit_test(test_gpt2_missing_or_broken_files),
 		cmocka_unit_test(test_gpt2_lora_targets_and_settings),
 		cmocka_unit_test(test_gpt2_random_init_trains),
