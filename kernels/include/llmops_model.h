@@ -171,9 +171,10 @@ llm_err llm_model_lora_save(const llm_model *m, const char *dir);
 
 /* Reads a PEFT LoRA adapter directory written by PEFT or lora_save and adds
  * it to m (as llm_model_lora_add() with the file's settings, then the file's
- * A and B). LLM_EUNSUPPORTED for DoRA, rsLoRA-free options it cannot honour
- * (bias, regex targets), LLM_EINVAL/LLM_ENOTFOUND for wrong or missing
- * tensors. */
+ * A and B). LLM_EUNSUPPORTED for options not implemented here (DoRA,
+ * rsLoRA, trained biases, a regex string as target_modules), LLM_EINVAL or
+ * LLM_ENOTFOUND for wrong, extra or missing tensors; on failure m keeps no
+ * adapters. */
 llm_err llm_model_lora_load(llm_model *m, const char *dir);
 
 /* Copies the adapter tensor with PEFT name (e.g.

@@ -432,7 +432,12 @@ static llm_err save_config(const llm_model *m, const char *dir)
 
 	if (!doc)
 		return llm_fail(LLM_ENOMEM, "%s: out of memory", dir);
-	json_object_set_new(doc, "torch_dtype", json_string("float32"));
+	/* the weights are written as F32 whatever they were read as; newer
+	 * transformers name the field dtype, older ones torch_dtype */
+	if (json_object_get(doc, "dtype"))
+		json_object_set_new(doc, "dtype", json_string("float32"));
+	if (json_object_get(doc, "torch_dtype") || !json_object_get(doc, "dtype"))
+		json_object_set_new(doc, "torch_dtype", json_string("float32"));
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	err = write_json_atomic(path, doc);
 	json_decref(doc);
