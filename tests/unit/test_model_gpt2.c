@@ -1,9 +1,11 @@
 /* GPT-2 (GPT2LMHeadModel) in kernels/models against transformers and peft:
  * logits, loss, every gradient, 10 AdamW steps, 10 LoRA steps and the final
  * adapter, greedy decoding with the KV cache, save/load round trips, sharded
- * checkpoints, and malformed configs and weights. Tolerances: tests/unit/model_golden.h. */
+ * checkpoints and BF16 weights, and malformed configs and weights. Tolerances:
+ * tests/unit/model_golden.h. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -165,6 +167,84 @@ static void test_gpt2_weights_that_disagree_with_config(void **state)
 	expect_load_error(dir, LLM_EINVAL, "transformer.h.0.mlp.c_fc.weight", "model.safetensors");
 }
 
+/* Writes the golden weights to dir/model.safetensors rounded to BF16, as
+ * BF16 tensors (bf16) or as the same values in F32. */
+static void write_rounded(const char *dir, bool bf16)
+{
+	llm_st_file *f;
+	struct llm_st_out *outs;
+	void **bufs;
+	size_t n;
+	char path[192];
+
+	assert_int_equal(llm_st_open(GOLDEN_MODELS "gpt2/model/model.safetensors", &f), LLM_OK);
+	n = llm_st_count(f);
+	outs = calloc(n, sizeof(*outs));
+	bufs = calloc(n, sizeof(*bufs));
+	assert_true(outs && bufs);
+	for (size_t i = 0; i < n; i++) {
+		const struct llm_st_tensor *t = llm_st_at(f, i);
+		size_t k = llm_st_numel(t);
+		float *x = malloc(k * sizeof(float));
+		uint16_t *h = malloc(k * sizeof(uint16_t));
+
+		assert_true(x && h);
+		assert_int_equal(llm_st_read_f32(t, x, k), LLM_OK);
+		assert_int_equal(llm_st_f32_to_bf16(x, h, k), LLM_OK);
+		for (size_t j = 0; j < k; j++) { /* BF16 is the top half of an F32 */
+			uint32_t u = (uint32_t)h[j] << 16;
+
+			memcpy(&x[j], &u, sizeof(u));
+		}
+		outs[i] = (struct llm_st_out){t->name, bf16 ? LLM_ST_BF16 : LLM_ST_F32, t->ndim,
+					      t->shape, bf16 ? (void *)h : (void *)x};
+		bufs[i] = bf16 ? (void *)h : (void *)x;
+		free(bf16 ? (void *)x : (void *)h);
+	}
+	assert_true(mkdir(dir, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	{
+		json_error_t jerr;
+		json_t *cfg = json_load_file(GOLDEN_MODELS "gpt2/model/config.json", 0, &jerr);
+
+		assert_non_null(cfg);
+		assert_int_equal(json_dump_file(cfg, path, 0), 0);
+		json_decref(cfg);
+	}
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	assert_int_equal(llm_st_write(path, outs, n, NULL), LLM_OK);
+	for (size_t i = 0; i < n; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(outs);
+	llm_st_close(f);
+}
+
+/* BF16 weights load (Conv1D transposes included) to the same model as
+ * their F32 values. */
+static void test_gpt2_bf16_weights_load(void **state)
+{
+	char a_dir[128], b_dir[128];
+	llm_model *a, *b;
+	struct golden g;
+
+	(void)state;
+	golden_open(&g, "gpt2");
+	snprintf(a_dir, sizeof(a_dir), "%s/bf16", tmpdir);
+	snprintf(b_dir, sizeof(b_dir), "%s/bf16-as-f32", tmpdir);
+	write_rounded(a_dir, true);
+	write_rounded(b_dir, false);
+	assert_int_equal(llm_model_load(a_dir, MAX_B, MAX_T, &a), LLM_OK);
+	assert_int_equal(llm_model_load(b_dir, MAX_B, MAX_T, &b), LLM_OK);
+	assert_int_equal(llm_model_forward(a, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
+	assert_int_equal(llm_model_forward(b, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
+	assert_memory_equal(llm_model_logits(a), llm_model_logits(b),
+			    (size_t)g.B * g.T * 320 * sizeof(float));
+	llm_model_destroy(a);
+	llm_model_destroy(b);
+	golden_close(&g);
+}
+
 static void test_gpt2_missing_or_broken_files(void **state)
 {
 	char dir[128], path[160];
@@ -272,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_gpt2_bad_configs_name_the_field),
 		cmocka_unit_test(test_gpt2_weights_that_disagree_with_config),
 		cmocka_unit_test(test_gpt2_sharded_checkpoint_loads),
+		cmocka_unit_test(test_gpt2_bf16_weights_load),
 		cmocka_unit_test(test_gpt2_missing_or_broken_files),
 		cmocka_unit_test(test_gpt2_lora_targets_and_settings),
 		cmocka_unit_test(test_gpt2_random_init_trains),
