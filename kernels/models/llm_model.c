@@ -405,50 +405,37 @@ static void init_random(llm_model *m, uint64_t seed)
 
 /* ---- lifecycle ---- */
 
-llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, const char *src,
-			 llm_model **out)
+/* max_B and max_T against the resolved config: positions, overflow, and the
+ * kernels' int sizes (B*T times any width). */
+static llm_err check_limits(const struct llm_model_config *c, int max_B, int max_T, const char *src)
 {
-	llm_model *m;
+	size_t BT = (size_t)max_B * (size_t)max_T, widest;
 	llm_err err;
-	size_t BT, widest, nact;
 
-	*out = NULL;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return llm_fail(LLM_ENOMEM, "model: out of memory");
-	m->cfg = *c;
-	err = check_config(&m->cfg, src);
+	if (max_B < 1 || max_T < 1)
+		return llm_fail(LLM_EINVAL, "%s: max_B %d and max_T %d must be >= 1", src, max_B,
+				max_T);
+	if (c->arch == LLM_ARCH_GPT2 && max_T > c->max_pos)
+		return llm_fail(LLM_EINVAL, "%s: max_T %d is over n_positions = %d", src, max_T,
+				c->max_pos);
+	err = check_totals(c, max_B, max_T, src);
 	if (err)
-		goto out_free;
-	err = LLM_EINVAL;
-	if (max_B < 1 || max_T < 1) {
-		llm_fail(err, "%s: max_B %d and max_T %d must be >= 1", src, max_B, max_T);
-		goto out_free;
-	}
-	if (m->cfg.arch == LLM_ARCH_GPT2 && max_T > m->cfg.max_pos) {
-		llm_fail(err, "%s: max_T %d is over n_positions = %d", src, max_T, m->cfg.max_pos);
-		goto out_free;
-	}
-	err = check_totals(&m->cfg, max_B, max_T, src);
-	if (err)
-		goto out_free;
-	err = LLM_EINVAL;
-	m->max_B = max_B;
-	m->max_T = max_T;
-	m->Q = m->cfg.n_head * m->cfg.head_dim;
-	m->KV = m->cfg.n_kv_head * m->cfg.head_dim;
-	m->F = m->cfg.d_ff;
-	BT = (size_t)max_B * max_T;
-	widest = (size_t)m->Q + 2 * (size_t)m->KV;
-	widest = widest > (size_t)m->F ? widest : (size_t)m->F;
-	widest = widest > (size_t)m->cfg.d_model ? widest : (size_t)m->cfg.d_model;
-	if (BT * widest > INT_MAX || BT * m->cfg.n_head > INT_MAX) {
-		llm_fail(LLM_ETOOLARGE, "%s: max_B * max_T = %zu is too large for this width", src,
-			 BT);
-		err = LLM_ETOOLARGE;
-		goto out_free;
-	}
-	err = LLM_ENOMEM;
+		return err;
+	widest = ((size_t)c->n_head + 2 * (size_t)c->n_kv_head) * (size_t)c->head_dim;
+	widest = widest > (size_t)c->d_ff ? widest : (size_t)c->d_ff;
+	widest = widest > (size_t)c->d_model ? widest : (size_t)c->d_model;
+	if (BT * widest > INT_MAX)
+		return llm_fail(LLM_ETOOLARGE,
+				"%s: max_B * max_T = %zu is too large for this width", src, BT);
+	return LLM_OK;
+}
+
+/* Builds the parameter table and allocates the parameter and activation
+ * blocks from the plans. */
+static llm_err alloc_plans(llm_model *m, const char *src)
+{
+	size_t nact;
+
 	m->w.layer = calloc((size_t)m->cfg.n_layer, sizeof(struct layer_w));
 	m->g.layer = calloc((size_t)m->cfg.n_layer, sizeof(struct layer_w));
 	m->a.layer = calloc((size_t)m->cfg.n_layer, sizeof(struct layer_acts));
@@ -469,11 +456,39 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 	if (!m->act_mem)
 		goto out_nomem;
 	plan_acts(m, m->act_mem);
-	*out = m;
 	return LLM_OK;
 
 out_nomem:
-	llm_fail(err, "%s: out of memory for the model's buffers", src);
+	return llm_fail(LLM_ENOMEM, "%s: out of memory for the model's buffers", src);
+}
+
+llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, const char *src,
+			 llm_model **out)
+{
+	llm_model *m;
+	llm_err err;
+
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return llm_fail(LLM_ENOMEM, "model: out of memory");
+	m->cfg = *c;
+	err = check_config(&m->cfg, src);
+	if (!err)
+		err = check_limits(&m->cfg, max_B, max_T, src);
+	if (err)
+		goto out_free;
+	m->max_B = max_B;
+	m->max_T = max_T;
+	m->Q = m->cfg.n_head * m->cfg.head_dim;
+	m->KV = m->cfg.n_kv_head * m->cfg.head_dim;
+	m->F = m->cfg.d_ff;
+	err = alloc_plans(m, src);
+	if (err)
+		goto out_free;
+	*out = m;
+	return LLM_OK;
+
 out_free:
 	llm_model_destroy(m);
 	return err;
