@@ -94,7 +94,8 @@ static llm_err peer_fail(struct ring *g, int k, int errnum)
 
 static llm_err gone_fail(struct ring *g, int failed)
 {
-	return llm_fail(LLM_EIO, "%s: rank %d failed or left the job", g->op, failed);
+	return llm_fail(LLM_EIO, "%s: rank %d failed or left the job (see that rank's log)", g->op,
+			failed);
 }
 
 static llm_err timeout_fail(struct ring *g, const struct xfer *x)

@@ -21,6 +21,7 @@
 
 #define BACKOFF_MIN_S 0.05
 #define BACKOFF_MAX_S 1.0
+#define CONNECT_TRY_S 5.0 /* one connect attempt to one address */
 
 double net_now(void)
 {
@@ -190,6 +191,8 @@ static int connect_once(const char *host, int port, double deadline, char *why, 
 		snprintf(why, whylen, "resolve %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
+	if (deadline > net_now() + CONNECT_TRY_S)
+		deadline = net_now() + CONNECT_TRY_S; /* an address that drops SYNs */
 	for (ai = res; ai && s < 0; ai = ai->ai_next) {
 		s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (s < 0 || net_tune(s) != LLM_OK) {

@@ -275,22 +275,56 @@ static uint64_t new_session(void)
 	return s;
 }
 
+/* Forgets admitted ranks whose connection closed while waiting (a worker
+ * that gave up): they count as missing again. Workers send nothing after
+ * their hello, so any event on an admitted socket means it closed. */
+static void drop_departed(struct rdzv *r, struct pollfd *pfds, int *arrived)
+{
+	int n = rdzv_ctrl_pollfds(r, pfds, r->world);
+
+	if (n == 0 || poll(pfds, (nfds_t)n, 0) <= 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		for (int k = 1; pfds[i].revents && k < r->world; k++) {
+			if (r->ctrl[k] != pfds[i].fd)
+				continue;
+			close(r->ctrl[k]);
+			r->ctrl[k] = -1;
+			(*arrived)--;
+		}
+	}
+}
+
 static llm_err serve(struct rdzv *r, const struct rdzv_config *cfg)
 {
+	struct pollfd *pfds = calloc((size_t)r->world, sizeof(*pfds));
 	int lfd, port, arrived = 0;
-	llm_err err = net_listen(cfg->master_port, r->world + 16, &lfd, &port);
+	llm_err err;
 
-	if (err != LLM_OK)
+	if (!pfds)
+		return llm_fail(LLM_ENOMEM, "rendezvous: out of memory");
+	err = net_listen(cfg->master_port, r->world + 16, &lfd, &port);
+	if (err != LLM_OK) {
+		free(pfds);
 		return net_refail(err, "rendezvous: rank 0 cannot listen");
-	while (err == LLM_OK && arrived < r->world - 1) {
+	}
+	for (;;) {
 		int fd;
 
-		if (net_accept(lfd, cfg->deadline, &fd) != LLM_OK)
-			err = fail_missing(r, cfg, arrived);
-		else
+		drop_departed(r, pfds, &arrived);
+		if (arrived == r->world - 1)
+			break;
+		if (net_accept(lfd, cfg->deadline, &fd) == LLM_OK) {
 			err = admit(r, cfg, fd, &arrived);
+		} else {
+			drop_departed(r, pfds, &arrived);
+			err = fail_missing(r, cfg, arrived);
+		}
+		if (err != LLM_OK)
+			break;
 	}
 	close(lfd);
+	free(pfds);
 	for (int k = 1; err == LLM_OK && k < r->world; k++)
 		err = send_table(r, cfg, k);
 	return err;
@@ -370,7 +404,7 @@ static llm_err join(struct rdzv *r, const struct rdzv_config *cfg)
 	err = send_hello(r->ctrl[0], cfg);
 	/* rank 0 answers by its own deadline, failure included: wait a little
 	 * longer than ours so its verdict (who is missing) arrives */
-	late.deadline += REPLY_GRACE_S;
+	late.deadline += cfg->timeout_s < REPLY_GRACE_S ? cfg->timeout_s : REPLY_GRACE_S;
 	if (err == LLM_OK)
 		err = net_recv_all(r->ctrl[0], h, sizeof(h), late.deadline);
 	if (err == LLM_OK && net_get_u32(h) != RDZV_MAGIC)

@@ -508,6 +508,19 @@ static void test_missing_rank_times_out_naming_it(void **state)
 	expect_fail(&w[2], LLM_ETIMEDOUT, "ranks 3 missing");
 }
 
+static void test_rank_that_gave_up_counts_as_missing(void **state)
+{
+	struct worker w[MAX_RANKS];
+
+	(void)state;
+	job_init(w, 3, NULL, NULL);
+	w[0].cfg.timeout_s = 1.2;
+	w[1].cfg.timeout_s = 0.2; /* leaves after 0.4 s; rank 2 never starts */
+	job_run(w, 2);
+	expect_fail(&w[0], LLM_ETIMEDOUT, "2 of 3 workers never arrived within 1.2 s: ranks 1, 2");
+	expect_fail(&w[1], LLM_ETIMEDOUT, "got no peer table within 0.2 s");
+}
+
 static void test_rank_zero_never_up_times_out(void **state)
 {
 	struct worker w[MAX_RANKS];
@@ -697,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_barrier_waits_for_the_last_rank),
 		cmocka_unit_test(test_ranks_start_in_reverse_order),
 		cmocka_unit_test(test_missing_rank_times_out_naming_it),
+		cmocka_unit_test(test_rank_that_gave_up_counts_as_missing),
 		cmocka_unit_test(test_rank_zero_never_up_times_out),
 		cmocka_unit_test(test_world_size_mismatch_fails_everyone),
 		cmocka_unit_test(test_duplicate_rank_fails_everyone),
