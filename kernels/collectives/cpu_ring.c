@@ -39,8 +39,11 @@
 
 enum ring_op { OP_ALL_REDUCE = 1, OP_REDUCE_SCATTER, OP_ALL_GATHER, OP_BROADCAST, OP_BARRIER };
 
-static const char *const op_names[] = {"?",	     "all_reduce_sum", "reduce_scatter_sum",
-				       "all_gather", "broadcast",      "barrier"};
+#define N_OPS 6 /* entries of op_names */
+
+static const char *const op_names[N_OPS] = {
+	"?", "all_reduce_sum", "reduce_scatter_sum", "all_gather", "broadcast", "barrier",
+};
 
 struct ring {
 	int rank, world, left, right;
@@ -140,12 +143,14 @@ static void reduce_slice(struct ring *g, struct xfer *x)
 static llm_err do_recv(struct ring *g, struct xfer *x)
 {
 	size_t want = x->recv_len - x->got;
-	unsigned char *to = x->recv + x->got;
+	unsigned char *to;
 	ssize_t n;
 
 	if (x->reduce) {
 		want = want < SLICE_BYTES - x->fill ? want : SLICE_BYTES - x->fill;
 		to = g->scratch + x->fill;
+	} else {
+		to = x->recv + x->got;
 	}
 	n = recv(g->rfd, to, want, MSG_DONTWAIT);
 	if (n == 0)
@@ -220,9 +225,9 @@ static llm_err op_begin(struct ring *g, enum ring_op op, size_t n, int root, dou
 			"%s: rank %d (left neighbour) called %s(size %" PRIu64 ", root %" PRIu32
 			") as call #%" PRIu64 " while this rank called %s(size %zu, root %d) as "
 			"call #%" PRIu64 ": every rank must make the same calls",
-			g->op, g->left, op_names[net_get_u32(theirs) % 6], net_get_u64(theirs + 8),
-			net_get_u32(theirs + 4), net_get_u64(theirs + 16), g->op, n, root,
-			g->seq - 1);
+			g->op, g->left, op_names[net_get_u32(theirs) % N_OPS],
+			net_get_u64(theirs + 8), net_get_u32(theirs + 4), net_get_u64(theirs + 16),
+			g->op, n, root, g->seq - 1);
 }
 
 /* world-1 steps; afterwards this rank's shard holds the sum of all ranks'. */

@@ -176,10 +176,10 @@ static bool hello_refused(const struct rdzv *r, const struct rdzv_config *cfg,
 			 "job id \"%s\" of rank %u at %s is not this job's \"%s\" (a worker of "
 			 "another attempt?)",
 			 h->job, h->rank, h->addr, cfg->job_id);
-	} else if ((int)h->world != r->world || h->world > LLM_COLL_MAX_WORLD) {
+	} else if (h->world != (uint32_t)r->world) {
 		snprintf(msg, MSG_MAX, "world size mismatch: rank %u at %s says %u, rank 0 says %d",
 			 h->rank, h->addr, h->world, r->world);
-	} else if (h->rank == 0 || (int)h->rank >= r->world) {
+	} else if (h->rank == 0 || h->rank >= (uint32_t)r->world) {
 		snprintf(msg, MSG_MAX, "rank %u at %s is out of range for world size %d%s", h->rank,
 			 h->addr, r->world, h->rank == 0 ? " (rank 0 is taken)" : "");
 	} else if (r->ctrl[h->rank] >= 0) {
@@ -508,7 +508,7 @@ static void ctrl_message(struct rdzv *r, int k, const unsigned char *m)
 {
 	uint32_t type = net_get_u32(m), who = net_get_u32(m + 4);
 
-	if (type == CTRL_FAILED && (int)who < r->world)
+	if (type == CTRL_FAILED && who < (uint32_t)r->world)
 		mark_failed(r, (int)who);
 	if (type == CTRL_BYE) {
 		close(r->ctrl[k]);

@@ -559,6 +559,52 @@ static void test_duplicate_rank_fails_everyone(void **state)
 		expect_fail(&w[r], LLM_EINVAL, "duplicate rank 1");
 }
 
+/* Connects to 127.0.0.1:port (retrying while nobody listens), sends a
+ * hand-made hello with rank and world, and returns the reply's status. */
+static uint32_t raw_hello(int port, uint32_t rank, uint32_t world, const char *job)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons((uint16_t)port)};
+	unsigned char b[18 + 64] = {0x4c, 0x4c, 0x43, 0x4f, 0, 1, 0, 0};
+	uint32_t status = 0;
+	size_t len = strlen(job);
+	int fd = -1;
+
+	for (int i = 0; i < 100 && fd < 0; i++, sleep_ms(20)) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	assert_true(fd >= 0);
+	rank = htonl(rank);
+	world = htonl(world);
+	memcpy(b + 8, &rank, 4);
+	memcpy(b + 12, &world, 4);
+	b[17] = (unsigned char)len;
+	memcpy(b + 18, job, len);
+	assert_int_equal(send(fd, b, 18 + len, MSG_NOSIGNAL), (ssize_t)(18 + len));
+	assert_int_equal(recv(fd, b, 8, MSG_WAITALL), 8);
+	memcpy(&status, b + 4, 4);
+	close(fd);
+	return ntohl(status);
+}
+
+static void test_rank_out_of_range_on_the_wire_fails_the_job(void **state)
+{
+	struct worker w[MAX_RANKS];
+
+	(void)state;
+	job_init(w, 2, NULL, NULL);
+	assert_int_equal(pthread_create(&w[0].tid, NULL, worker_main, &w[0]), 0);
+	assert_int_equal(raw_hello(w[0].cfg.master_port, 0xffffffffu, 2, "default/ftj/a1"),
+			 LLM_EINVAL);
+	assert_int_equal(pthread_join(w[0].tid, NULL), 0);
+	expect_fail(&w[0], LLM_EINVAL, "rank 4294967295 at 127.0.0.1 is out of range");
+}
+
 static void test_stale_job_id_is_refused_and_the_job_goes_on(void **state)
 {
 	struct worker w[MAX_RANKS];
@@ -714,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_rank_zero_never_up_times_out),
 		cmocka_unit_test(test_world_size_mismatch_fails_everyone),
 		cmocka_unit_test(test_duplicate_rank_fails_everyone),
+		cmocka_unit_test(test_rank_out_of_range_on_the_wire_fails_the_job),
 		cmocka_unit_test(test_stale_job_id_is_refused_and_the_job_goes_on),
 		cmocka_unit_test(test_mismatched_calls_fail_clearly),
 		cmocka_unit_test(test_operation_times_out_naming_the_peer),
