@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -172,6 +173,19 @@ static void test_shard_layout_contiguous_last_shorter(void **state)
 	assert_int_equal(cnt, 0);
 }
 
+/* Open file descriptors of this process. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
 static void test_world_one_needs_no_socket(void **state)
 {
 	struct llm_coll_config cfg = {.rank = 0, .world_size = 1}; /* no master address */
@@ -179,8 +193,11 @@ static void test_world_one_needs_no_socket(void **state)
 	float buf[3] = {1.5f, -2.0f, 3.25f};
 	unsigned char bytes[2] = {7, 9};
 
+	int fds = count_fds();
+
 	(void)state;
 	assert_int_equal(llm_coll_new(&cfg, &c), LLM_OK);
+	assert_int_equal(count_fds(), fds);
 	assert_int_equal(llm_coll_world_size(c), 1);
 	assert_int_equal(llm_coll_all_reduce_sum(c, buf, 3), LLM_OK);
 	assert_int_equal(llm_coll_all_reduce_mean(c, buf, 3), LLM_OK);
