@@ -21,7 +21,7 @@ LDLIBS = $(PKG_LIBS) -fopenmp -lm -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 LIB_SRC := $(wildcard lib/*.c)
-KERNEL_SRC := $(wildcard kernels/cpu/*.c kernels/models/*.c)
+KERNEL_SRC := $(wildcard kernels/cpu/*.c kernels/models/*.c kernels/collectives/*.c)
 # The operator's and agent's modules (all but their mains) go into the
 # library too, so unit tests can link them.
 APP_SRC := $(filter-out %/main.c,$(wildcard operator/*.c agent/*.c))
