@@ -21,6 +21,8 @@
 
 /* keys per block of the online softmax */
 #define ATT_BLOCK 64
+/* query rows scored together by one forward task (they share key loads) */
+#define ATT_QT 4
 /* below this many query rows the kernels run on one thread */
 #define ATT_PAR_MIN 16
 
@@ -53,67 +55,122 @@ static int visible_keys(int b, int t, const int *key_len, int causal, int T, int
 	return nk < 0 ? 0 : nk;
 }
 
-/* One query row against keys [0, nk): o (HS) = softmax(q . k^T * scale) . v.
- * k and v point at key 0 of this kv head; consecutive keys are kstride floats
- * apart. Returns the row's log-sum-exp (-inf when nk == 0, o = 0). */
-static float attn_row(float *o, const float *q, const float *k, const float *v, int nk,
-		      size_t kstride, int HS, float scale)
+/* Online-softmax state of one query row: running maximum and sum. */
+struct row_state {
+	float m, l;
+};
+
+/* s (nr,ATT_BLOCK) = scale * scores of nr <= ATT_QT query rows (qstride
+ * apart) against keys k[0, n) (kstride apart). A full tile shares each key
+ * load between four rows with four independent accumulators. */
+static void tile_scores(float s[][ATT_BLOCK], const float *q, size_t qstride, int nr,
+			const float *k, size_t kstride, int n, int HS, float scale)
 {
-	float s[ATT_BLOCK];
-	float m = -INFINITY, l = 0.0f;
+	const float *q0 = q, *q1 = q + qstride, *q2 = q1 + qstride, *q3 = q2 + qstride;
 
-	for (int i = 0; i < HS; i++)
-		o[i] = 0.0f;
-	for (int j0 = 0; j0 < nk; j0 += ATT_BLOCK) {
-		int n = nk - j0 < ATT_BLOCK ? nk - j0 : ATT_BLOCK;
-		float bm = -INFINITY;
+	for (int jj = 0; jj < n; jj++) {
+		const float *kj = k + jj * kstride;
 
-		for (int jj = 0; jj < n; jj++) {
-			s[jj] = dotf(q, k + (j0 + jj) * kstride, HS) * scale;
-			bm = s[jj] > bm ? s[jj] : bm;
+		if (nr < ATT_QT) {
+			for (int r = 0; r < nr; r++)
+				s[r][jj] = dotf(q + r * qstride, kj, HS) * scale;
+			continue;
 		}
-		float mnew = bm > m ? bm : m;
-		float corr = expf(m - mnew); /* 0 on the first block */
-
-		l *= corr;
-		for (int jj = 0; jj < n; jj++) {
-			float p = expf(s[jj] - mnew);
-
-			l += p;
-			axpby(o, jj == 0 ? corr : 1.0f, p, v + (j0 + jj) * kstride, HS);
+		float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+		for (int i = 0; i < HS; i++) {
+			a0 += q0[i] * kj[i];
+			a1 += q1[i] * kj[i];
+			a2 += q2[i] * kj[i];
+			a3 += q3[i] * kj[i];
 		}
-		m = mnew;
+		s[0][jj] = a0 * scale, s[1][jj] = a1 * scale;
+		s[2][jj] = a2 * scale, s[3][jj] = a3 * scale;
 	}
-	if (nk == 0)
-		return -INFINITY;
-	float inv = 1.0f / l;
-	for (int i = 0; i < HS; i++)
-		o[i] *= inv;
-	return m + logf(l);
+}
+
+/* Folds one block of n scores s (n) with values v[0, n) (kstride apart) into
+ * a row's state and its unnormalised output o (HS). */
+static void online_update(float *o, struct row_state *st, const float *s, const float *v,
+			  size_t kstride, int n, int HS)
+{
+	float bm = -INFINITY;
+
+	if (n <= 0)
+		return;
+	for (int jj = 0; jj < n; jj++)
+		bm = s[jj] > bm ? s[jj] : bm;
+	float mnew = bm > st->m ? bm : st->m;
+	float corr = expf(st->m - mnew); /* 0 on the row's first block */
+
+	st->l *= corr;
+	for (int jj = 0; jj < n; jj++) {
+		float p = expf(s[jj] - mnew);
+
+		st->l += p;
+		axpby(o, jj == 0 ? corr : 1.0f, p, v + jj * kstride, HS);
+	}
+	st->m = mnew;
+}
+
+/* nr consecutive query rows of one head: row r (q and o rows qstride apart)
+ * sees keys [0, nk[r]) of k, v (kstride apart). Writes o and, if lse is not
+ * NULL, lse[r] (-inf and o = 0 for a row that sees no key). */
+static void attn_tile(float *o, float *lse, const float *q, size_t qstride, const float *k,
+		      const float *v, size_t kstride, const int *nk, int nr, int HS, float scale)
+{
+	float s[ATT_QT][ATT_BLOCK];
+	struct row_state st[ATT_QT];
+	int maxnk = 0;
+
+	for (int r = 0; r < nr; r++) {
+		st[r].m = -INFINITY, st[r].l = 0.0f;
+		maxnk = nk[r] > maxnk ? nk[r] : maxnk;
+		for (int i = 0; i < HS; i++)
+			o[r * qstride + i] = 0.0f;
+	}
+	for (int j0 = 0; j0 < maxnk; j0 += ATT_BLOCK) {
+		int n = maxnk - j0 < ATT_BLOCK ? maxnk - j0 : ATT_BLOCK;
+
+		tile_scores(s, q, qstride, nr, k + j0 * kstride, kstride, n, HS, scale);
+		for (int r = 0; r < nr; r++)
+			online_update(o + r * qstride, &st[r], s[r], v + j0 * kstride, kstride,
+				      nk[r] - j0 < n ? nk[r] - j0 : n, HS);
+	}
+	for (int r = 0; r < nr; r++) {
+		float inv = nk[r] > 0 ? 1.0f / st[r].l : 0.0f;
+
+		for (int i = 0; i < HS; i++)
+			o[r * qstride + i] *= inv;
+		if (lse)
+			lse[r] = nk[r] > 0 ? st[r].m + logf(st[r].l) : -INFINITY;
+	}
 }
 
 /* out, q (B,T,NH,HS); k, v (B,Tcap,NKV,HS) valid in [0,Tk); lse (B,NH,T) or
- * NULL; key_len (B) or NULL. One task per (b, h, t) query row. */
+ * NULL; key_len (B) or NULL. One task per tile of ATT_QT consecutive query
+ * rows of one (b, h). */
 void cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
 			   const int *key_len, int causal, int B, int T, int Tk, int Tcap, int NH,
 			   int NKV, int HS)
 {
-	long rows = (long)B * NH * T;
-	int group = NH / NKV;
-	size_t kstride = (size_t)NKV * HS;
+	int ntile = (T + ATT_QT - 1) / ATT_QT, group = NH / NKV;
+	long tasks = (long)B * NH * ntile;
+	size_t kstride = (size_t)NKV * HS, qstride = (size_t)NH * HS;
 	float scale = 1.0f / sqrtf((float)HS);
 
-#pragma omp parallel for schedule(dynamic, 8) if (rows >= ATT_PAR_MIN)
-	for (long r = 0; r < rows; r++) {
-		int t = (int)(r % T), h = (int)(r / T % NH), b = (int)(r / T / NH);
-		size_t qoff = (((size_t)b * T + t) * NH + h) * HS;
+#pragma omp parallel for schedule(dynamic, 2) if ((long)B * NH * T >= ATT_PAR_MIN)
+	for (long r = 0; r < tasks; r++) {
+		int h = (int)(r / ntile % NH), b = (int)(r / ntile / NH);
+		int t0 = (int)(r % ntile) * ATT_QT, nr = T - t0 < ATT_QT ? T - t0 : ATT_QT;
+		size_t qoff = (((size_t)b * T + t0) * NH + h) * HS;
 		size_t koff = (size_t)b * Tcap * kstride + (size_t)(h / group) * HS;
-		int nk = visible_keys(b, t, key_len, causal, T, Tk);
-		float l =
-			attn_row(out + qoff, q + qoff, k + koff, v + koff, nk, kstride, HS, scale);
+		int nk[ATT_QT];
 
-		if (lse)
-			lse[((size_t)b * NH + h) * T + t] = l;
+		for (int i = 0; i < nr; i++)
+			nk[i] = visible_keys(b, t0 + i, key_len, causal, T, Tk);
+		attn_tile(out + qoff, lse ? lse + ((size_t)b * NH + h) * T + t0 : NULL, q + qoff,
+			  qstride, k + koff, v + koff, kstride, nk, nr, HS, scale);
 	}
 }
 
