@@ -4,14 +4,16 @@
  * ATT_BLOCK, keeping a running maximum m, a running sum l and an unnormalised
  * output accumulator (held in the output row itself), rescaled by
  * exp(m_old - m_new) whenever a block raises the maximum. Live memory is one
- * block of scores per thread, so nothing of size (T,Tk) ever exists. The
- * forward pass saves lse = m + log(l) per row.
+ * block of scores per row of a tile, so nothing of size (T,Tk) ever exists.
+ * The forward pass saves lse = m + log(l) per row. Rows are processed in
+ * tiles of ATT_QT consecutive queries so each key load feeds four dot
+ * products.
  *
  * Backward (FlashAttention-2): probabilities are recomputed from q, k and
  * lse; D = rowsum(dout * out); dS = P * (dP - D). To stay race-free without
  * atomics it runs two passes: dk and dv split over (batch, kv head, key
  * block), where each task owns its key rows and loops over every query head
- * of the group; dq split over query rows. Design limit: the two passes
+ * of the group; dq split over query tiles. Design limit: the two passes
  * recompute scores twice (about 7 instead of 5 dot-product sweeps), the price
  * of deterministic sums and parallelism that does not depend on NKV. */
 #include "llmops_kernels.h"
@@ -44,6 +46,33 @@ static inline void axpby(float *y, float a, float p, const float *x, int n)
 		y[i] = y[i] * a + p * x[i];
 }
 
+/* out (ATT_QT) = dot products of rows[r] (n) with x (n): one load of x feeds
+ * four independent accumulators */
+static inline void dot4(float *out, const float *const *rows, const float *x, int n)
+{
+	const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+	float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+	for (int i = 0; i < n; i++) {
+		a0 += r0[i] * x[i];
+		a1 += r1[i] * x[i];
+		a2 += r2[i] * x[i];
+		a3 += r3[i] * x[i];
+	}
+	out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+}
+
+/* y (n) += sum over r of c[r] * rows[r] (n) */
+static inline void axpy4(float *y, const float *c, const float *const *rows, int n)
+{
+	const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+
+#pragma omp simd
+	for (int i = 0; i < n; i++)
+		y[i] += c[0] * r0[i] + c[1] * r1[i] + c[2] * r2[i] + c[3] * r3[i];
+}
+
 /* Keys visible to query t of batch row b: causal rows see up to their own
  * absolute position Tk - T + t, key_len cuts the right padding. */
 static int visible_keys(int b, int t, const int *key_len, int causal, int T, int Tk)
@@ -60,32 +89,17 @@ struct row_state {
 	float m, l;
 };
 
-/* s (nr,ATT_BLOCK) = scale * scores of nr <= ATT_QT query rows (qstride
- * apart) against keys k[0, n) (kstride apart). A full tile shares each key
- * load between four rows with four independent accumulators. */
-static void tile_scores(float s[][ATT_BLOCK], const float *q, size_t qstride, int nr,
-			const float *k, size_t kstride, int n, int HS, float scale)
+/* s (ATT_QT,ATT_BLOCK) = scale * scores of the tile's query rows against
+ * keys k[0, n) (kstride apart). */
+static void tile_scores(float s[][ATT_BLOCK], const float *const *rows, const float *k,
+			size_t kstride, int n, int HS, float scale)
 {
-	const float *q0 = q, *q1 = q + qstride, *q2 = q1 + qstride, *q3 = q2 + qstride;
+	float a[ATT_QT];
 
 	for (int jj = 0; jj < n; jj++) {
-		const float *kj = k + jj * kstride;
-
-		if (nr < ATT_QT) {
-			for (int r = 0; r < nr; r++)
-				s[r][jj] = dotf(q + r * qstride, kj, HS) * scale;
-			continue;
-		}
-		float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-		for (int i = 0; i < HS; i++) {
-			a0 += q0[i] * kj[i];
-			a1 += q1[i] * kj[i];
-			a2 += q2[i] * kj[i];
-			a3 += q3[i] * kj[i];
-		}
-		s[0][jj] = a0 * scale, s[1][jj] = a1 * scale;
-		s[2][jj] = a2 * scale, s[3][jj] = a3 * scale;
+		dot4(a, rows, k + jj * kstride, HS);
+		for (int r = 0; r < ATT_QT; r++)
+			s[r][jj] = a[r] * scale;
 	}
 }
 
@@ -121,8 +135,11 @@ static void attn_tile(float *o, float *lse, const float *q, size_t qstride, cons
 {
 	float s[ATT_QT][ATT_BLOCK];
 	struct row_state st[ATT_QT];
+	const float *rows[ATT_QT];
 	int maxnk = 0;
 
+	for (int r = 0; r < ATT_QT; r++) /* a short tile repeats row 0, unused */
+		rows[r] = q + (r < nr ? r : 0) * qstride;
 	for (int r = 0; r < nr; r++) {
 		st[r].m = -INFINITY, st[r].l = 0.0f;
 		maxnk = nk[r] > maxnk ? nk[r] : maxnk;
@@ -132,7 +149,7 @@ static void attn_tile(float *o, float *lse, const float *q, size_t qstride, cons
 	for (int j0 = 0; j0 < maxnk; j0 += ATT_BLOCK) {
 		int n = maxnk - j0 < ATT_BLOCK ? maxnk - j0 : ATT_BLOCK;
 
-		tile_scores(s, q, qstride, nr, k + j0 * kstride, kstride, n, HS, scale);
+		tile_scores(s, rows, k + j0 * kstride, kstride, n, HS, scale);
 		for (int r = 0; r < nr; r++)
 			online_update(o + r * qstride, &st[r], s[r], v + j0 * kstride, kstride,
 				      nk[r] - j0 < n ? nk[r] - j0 : n, HS);
@@ -180,60 +197,97 @@ struct attn_dims {
 	float scale;
 };
 
+/* A tile of ATT_QT consecutive query rows of one (b, h) for backward: row
+ * pointers, D = rowsum(dout * out), lse and visible keys per row. Rows past
+ * T repeat the first row with no visible key, so they contribute nothing. */
+struct qtile {
+	const float *q[ATT_QT], *g[ATT_QT];
+	float *dq[ATT_QT];
+	float D[ATT_QT], L[ATT_QT];
+	int nk[ATT_QT], maxnk;
+};
+
+static void qtile_init(struct qtile *qt, float *dq, const float *dout, const float *q,
+		       const float *out, const float *lse, const struct attn_dims *d, int b, int h,
+		       int t0)
+{
+	qt->maxnk = 0;
+	for (int r = 0; r < ATT_QT; r++) {
+		int t = t0 + r < d->T ? t0 + r : t0;
+		size_t off = (((size_t)b * d->T + t) * d->NH + h) * d->HS;
+
+		qt->q[r] = q + off, qt->g[r] = dout + off;
+		qt->dq[r] = dq ? dq + off : NULL;
+		qt->D[r] = dotf(dout + off, out + off, d->HS);
+		qt->L[r] = lse[((size_t)b * d->NH + h) * d->T + t];
+		qt->nk[r] = t0 + r >= d->T ? 0 : d->causal ? t + 1 : d->T;
+		qt->maxnk = qt->nk[r] > qt->maxnk ? qt->nk[r] : qt->maxnk;
+	}
+}
+
+/* For key j (rows kj of k, vj of v): p[r] = exp(s - lse) and
+ * ds[r] = p * (dP - D) * scale for each row of the tile, 0 where the row
+ * does not see key j. */
+static void qtile_coeffs(float *p, float *ds, const struct qtile *qt, const float *kj,
+			 const float *vj, int j, int HS, float scale)
+{
+	float s[ATT_QT], dp[ATT_QT];
+
+	dot4(s, qt->q, kj, HS);
+	dot4(dp, qt->g, vj, HS);
+	for (int r = 0; r < ATT_QT; r++) {
+		p[r] = j < qt->nk[r] ? expf(s[r] * scale - qt->L[r]) : 0.0f;
+		ds[r] = p[r] * (dp[r] - qt->D[r]) * scale;
+	}
+}
+
 /* dk, dv rows [j0, j1) of kv head kvh, batch b: accumulates over every query
- * head of the group and every query row that sees those keys. */
+ * head of the group and every query tile that sees those keys. */
 static void attn_dkdv_block(float *dk, float *dv, const float *dout, const float *q, const float *k,
 			    const float *v, const float *out, const float *lse,
 			    const struct attn_dims *d, int b, int kvh, int j0, int j1)
 {
-	int T = d->T, NH = d->NH, HS = d->HS, group = NH / d->NKV;
-	size_t kstride = (size_t)d->NKV * HS, qstride = (size_t)NH * HS;
-	size_t kbase = (size_t)b * T * kstride + (size_t)kvh * HS;
+	int group = d->NH / d->NKV;
+	size_t kstride = (size_t)d->NKV * d->HS;
+	size_t kbase = (size_t)b * d->T * kstride + (size_t)kvh * d->HS;
+	struct qtile qt;
+	float p[ATT_QT], ds[ATT_QT];
 
-	for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-		size_t qbase = (size_t)b * T * qstride + (size_t)h * HS;
-
-		for (int t = d->causal ? j0 : 0; t < T; t++) {
-			const float *qt = q + qbase + t * qstride,
-				    *dor = dout + qbase + t * qstride;
-			float D = dotf(dor, out + qbase + t * qstride, HS);
-			float L = lse[((size_t)b * NH + h) * T + t];
-			int jend = d->causal && t + 1 < j1 ? t + 1 : j1;
-
-			for (int j = j0; j < jend; j++) {
+	for (int h = kvh * group; h < (kvh + 1) * group; h++)
+		for (int t0 = d->causal ? j0 / ATT_QT * ATT_QT : 0; t0 < d->T; t0 += ATT_QT) {
+			qtile_init(&qt, NULL, dout, q, out, lse, d, b, h, t0);
+			for (int j = j0; j < j1 && j < qt.maxnk; j++) {
 				size_t kj = kbase + j * kstride;
-				float p = expf(dotf(qt, k + kj, HS) * d->scale - L);
-				float ds = p * (dotf(dor, v + kj, HS) - D) * d->scale;
 
+				qtile_coeffs(p, ds, &qt, k + kj, v + kj, j, d->HS, d->scale);
 				if (dv)
-					axpby(dv + kj, 1.0f, p, dor, HS);
+					axpy4(dv + kj, p, qt.g, d->HS);
 				if (dk)
-					axpby(dk + kj, 1.0f, ds, qt, HS);
+					axpy4(dk + kj, ds, qt.q, d->HS);
 			}
 		}
-	}
 }
 
-/* dq row t of head h, batch b: dq += scale * sum_j dS_j k_j. */
-static void attn_dq_row(float *dq, const float *dout, const float *q, const float *k,
-			const float *v, const float *out, const float *lse,
-			const struct attn_dims *d, int b, int h, int t)
+/* dq of the query tile starting at row t0 of head h, batch b:
+ * dq += scale * sum_j dS_j k_j over each row's visible keys. */
+static void attn_dq_tile(float *dq, const float *dout, const float *q, const float *k,
+			 const float *v, const float *out, const float *lse,
+			 const struct attn_dims *d, int b, int h, int t0)
 {
-	int T = d->T, NH = d->NH, HS = d->HS;
-	size_t kstride = (size_t)d->NKV * HS;
-	size_t qoff = (((size_t)b * T + t) * NH + h) * HS;
-	size_t kbase = (size_t)b * T * kstride + (size_t)(h / (NH / d->NKV)) * HS;
-	const float *qt = q + qoff, *dor = dout + qoff;
-	float D = dotf(dor, out + qoff, HS);
-	float L = lse[((size_t)b * NH + h) * T + t];
-	int nk = d->causal ? t + 1 : T;
+	size_t kstride = (size_t)d->NKV * d->HS;
+	size_t kbase = (size_t)b * d->T * kstride + (size_t)(h / (d->NH / d->NKV)) * d->HS;
+	int nr = d->T - t0 < ATT_QT ? d->T - t0 : ATT_QT;
+	struct qtile qt;
+	float p[ATT_QT], ds[ATT_QT];
 
-	for (int j = 0; j < nk; j++) {
+	qtile_init(&qt, dq, dout, q, out, lse, d, b, h, t0);
+	for (int j = 0; j < qt.maxnk; j++) {
 		size_t kj = kbase + j * kstride;
-		float p = expf(dotf(qt, k + kj, HS) * d->scale - L);
-		float ds = p * (dotf(dor, v + kj, HS) - D) * d->scale;
 
-		axpby(dq + qoff, 1.0f, ds, k + kj, HS);
+		qtile_coeffs(p, ds, &qt, k + kj, v + kj, j, d->HS, d->scale);
+		for (int r = 0; r < nr; r++)
+			if (j < qt.nk[r])
+				axpby(qt.dq[r], 1.0f, ds[r], k + kj, d->HS);
 	}
 }
 
@@ -258,9 +312,11 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
 		}
 	}
 	if (dq) {
-#pragma omp parallel for schedule(dynamic, 8) if (rows >= ATT_PAR_MIN)
-		for (long r = 0; r < rows; r++)
-			attn_dq_row(dq, dout, q, k, v, out, lse, &d, (int)(r / T / NH),
-				    (int)(r / T % NH), (int)(r % T));
+		int ntile = (T + ATT_QT - 1) / ATT_QT;
+
+#pragma omp parallel for schedule(dynamic, 2) if (rows >= ATT_PAR_MIN)
+		for (long r = 0; r < (long)B * NH * ntile; r++)
+			attn_dq_tile(dq, dout, q, k, v, out, lse, &d, (int)(r / ntile / NH),
+				     (int)(r / ntile % NH), (int)(r % ntile) * ATT_QT);
 	}
 }
