@@ -96,7 +96,7 @@ static void test_embedding_forward_adds_token_and_position_rows(void **state)
 /* repeated tokens and positions shared across the batch must all add up */
 static void test_embedding_backward_accumulates_repeated_tokens(void **state)
 {
-	enum { B = 3, T = 40, C = 70, V = 5, MAXT = 50, POS0 = 7 };
+	enum { B = 3, T = 40, C = 300, V = 5, MAXT = 50, POS0 = 7 }; /* threaded, 10 blocks */
 	int tokens[B * T];
 	float *dout = kc_rnd_array(B * T * C, 9, 1.0f);
 	float *dwte = kc_rnd_array(V * C, 10, 1.0f), *dwpe = kc_rnd_array(MAXT * C, 11, 1.0f);
@@ -303,22 +303,28 @@ static void ref_rope(double *out, const float *x, int B, int T, int H, int HS, i
 				}
 }
 
-static void test_rope_forward_rotates_half_pairs(void **state)
+static void check_rope_forward(int B, int T, int H, int HS, int pos0)
 {
-	enum { B = 2, T = 9, H = 3, HS = 16, POS0 = 150 };
-	size_t n = B * T * H * HS;
+	size_t n = (size_t)B * T * H * HS;
 	float *x = kc_rnd_array(n, 22, 1.0f), *out = kc_falloc(n);
 	double *ref = kc_dalloc(n);
 
-	(void)state;
-	ref_rope(ref, x, B, T, H, HS, POS0, 10000.0, 0);
-	cpu_rope_forward(out, x, B, T, H, HS, POS0, 10000.0f);
+	ref_rope(ref, x, B, T, H, HS, pos0, 10000.0, 0);
+	cpu_rope_forward(out, x, B, T, H, HS, pos0, 10000.0f);
 	/* the fp32 angle pos * inv_freq (as HF computes it) is off by up to
-	 * pos * 2^-24 rad from the exact one: 1e-5 at position 158 */
+	 * pos * 2^-24 rad from the exact one, plus fp32 inv_freq: 3e-5 covers
+	 * positions below 200 */
 	kc_check("out", out, ref, n, 3e-5, 1e-5);
-	cpu_rope_forward(x, x, B, T, H, HS, POS0, 10000.0f);
+	cpu_rope_forward(x, x, B, T, H, HS, pos0, 10000.0f);
 	kc_check("in-place out", x, ref, n, 3e-5, 1e-5);
 	free(ref), free(out), free(x);
+}
+
+static void test_rope_forward_rotates_half_pairs(void **state)
+{
+	(void)state;
+	check_rope_forward(2, 9, 3, 16, 150);
+	check_rope_forward(1, 30, 2, 260, 0); /* 130 pairs: three cos/sin chunks, threaded */
 }
 
 /* backward is the inverse rotation, accumulated */
