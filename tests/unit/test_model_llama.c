@@ -202,6 +202,48 @@ static void test_llama_bad_adapters_are_refused(void **state)
 	golden_close(&g);
 }
 
+/* LoRA dropout draws a new mask each training forward and none when
+ * decoding; training through it still fits the batch. */
+static void test_llama_lora_dropout_trains(void **state)
+{
+	static const char *const targets[] = {"q_proj",	   "k_proj",  "v_proj",	  "o_proj",
+					      "gate_proj", "up_proj", "down_proj"};
+	struct llm_lora_config c = {.r = 4, .alpha = 8, .dropout = 0.3f, .n_targets = 7, .seed = 5};
+	struct llm_adamw opt = {.lr = 2e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+	struct golden g;
+	llm_model *m;
+	float first = 0.0f, loss = 0.0f, again;
+	static float logits[16 * 320];
+
+	(void)state;
+	for (int i = 0; i < 7; i++)
+		snprintf(c.targets[i], sizeof(c.targets[i]), "%s", targets[i]);
+	golden_open(&g, "llama");
+	assert_int_equal(g.T, 16);
+	m = golden_model(&g);
+	assert_int_equal(llm_model_lora_add(m, &c), LLM_OK);
+	for (int step = 0; step < 8; step++) {
+		assert_int_equal(llm_model_zero_grad(m), LLM_OK);
+		assert_int_equal(llm_model_forward(m, g.ids, g.labels, g.B, g.T, &loss), LLM_OK);
+		if (!step)
+			first = loss;
+		assert_int_equal(llm_model_backward(m), LLM_OK);
+		assert_int_equal(llm_model_step(m, &opt, NULL), LLM_OK);
+	}
+	assert_true(loss < first - 0.5f);
+	/* masks differ between forwards once B is no longer zero */
+	assert_int_equal(llm_model_forward(m, g.ids, g.labels, g.B, g.T, &loss), LLM_OK);
+	assert_int_equal(llm_model_forward(m, g.ids, g.labels, g.B, g.T, &again), LLM_OK);
+	assert_true(loss != again);
+	/* decoding applies no dropout: the same prompt gives the same logits */
+	assert_int_equal(llm_model_prefill(m, g.ids, 1, g.T), LLM_OK);
+	memcpy(logits, llm_model_logits(m), sizeof(logits));
+	assert_int_equal(llm_model_prefill(m, g.ids, 1, g.T), LLM_OK);
+	assert_memory_equal(llm_model_logits(m), logits, sizeof(logits));
+	llm_model_destroy(m);
+	golden_close(&g);
+}
+
 static void test_llama_sampling_is_seeded(void **state)
 {
 	struct golden g;
@@ -267,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_llama_bad_configs_name_the_field),
 		cmocka_unit_test(test_llama_weights_that_disagree_with_config),
 		cmocka_unit_test(test_llama_bad_adapters_are_refused),
+		cmocka_unit_test(test_llama_lora_dropout_trains),
 		cmocka_unit_test(test_llama_sampling_is_seeded),
 		cmocka_unit_test(test_llama_random_init_from_config),
 	};
