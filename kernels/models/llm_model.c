@@ -25,13 +25,8 @@ static const char *const site_module[SITE_COUNT_] = {
 	[SITE_DOWN] = "mlp.down_proj",
 };
 
-const char *llm_model_site_module(const llm_model *m, int site)
-{
-	(void)m;
-	return site_module[site];
-}
-
-bool llm_model_has_site(const llm_model *m, int site)
+/* whether the architecture of m has linear layer `site` in each block */
+static bool has_site(const llm_model *m, int site)
 {
 	if (m->cfg.arch == LLM_ARCH_GPT2)
 		return site <= SITE_MLP_C_PROJ;
@@ -241,7 +236,7 @@ static void plan_block(struct planner *p, struct layer_w *lw, int l)
 	for (int s = 0; s < SITE_COUNT_; s++) {
 		int in, out;
 
-		if (!llm_model_has_site(m, s))
+		if (!has_site(m, s))
 			continue;
 		if (s == SITE_C_FC || s == SITE_GATE) { /* second norm sits before the MLP */
 			llm_model_block_name(m, name, sizeof(name), l,
@@ -1048,7 +1043,7 @@ static bool site_targeted(const llm_model *m, const struct llm_lora_config *c, i
 {
 	char path[96];
 
-	if (!llm_model_has_site(m, s))
+	if (!has_site(m, s))
 		return false;
 	llm_model_block_name(m, path, sizeof(path), l, site_module[s]);
 	for (int i = 0; i < c->n_targets; i++)

@@ -133,11 +133,6 @@ struct llm_model {
 	uint64_t n_forward;
 };
 
-/* Site naming: the module path inside a block ("attn.c_attn") and whether
- * the architecture has it. */
-const char *llm_model_site_module(const llm_model *m, int site);
-bool llm_model_has_site(const llm_model *m, int site);
-
 /* Validates c (resolving zeros to defaults) and builds m's plan and arenas;
  * src names the origin in error details ("config" or a file path). */
 llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, const char *src,
