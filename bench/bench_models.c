@@ -56,7 +56,7 @@ static void bench_gpt2_train(int steps)
 	c.n_layer = 6;
 	c.n_head = 6;
 	c.d_model = 384;
-	check(llm_model_new(&c, B, T, 1, &m), "gpt2 new");
+	check(llm_model_new(&c, B, T, 0, 1, &m), "gpt2 new");
 	for (int i = 0; i < B * T; i++)
 		tokens[i] = (int)((i * 2654435761u) % (unsigned)c.vocab_size);
 	for (int s = 0; s < steps; s++) {
@@ -92,7 +92,7 @@ static void bench_llama_decode(void)
 	c.d_ff = 768;
 	c.max_pos = 256;
 	c.tie_embeddings = 1;
-	check(llm_model_new(&c, 1, PROMPT + NEW, 2, &m), "llama new");
+	check(llm_model_new(&c, 1, PROMPT + NEW, LLM_MODEL_INFERENCE, 2, &m), "llama new");
 	for (int i = 0; i < PROMPT; i++)
 		prompt[i] = 1 + i * 97;
 	check(llm_model_prefill(m, prompt, 1, PROMPT), "prefill"); /* warm-up */

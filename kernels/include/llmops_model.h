@@ -54,14 +54,22 @@ typedef struct llm_model llm_model;
  * 2048, eps 1e-6, theta 10000, untied). Callers then change what they need. */
 void llm_model_config_default(struct llm_model_config *c, enum llm_arch arch);
 
+/* Creation flags. LLM_MODEL_INFERENCE: forward, prefill, decode and generate
+ * only; the blocks share one set of activation buffers (each keeps its own
+ * KV cache) and no backward scratch is planned, so memory is about the
+ * parameters plus the cache; zero_grad, backward and step fail with
+ * LLM_EINVAL. 0 plans for training. */
+#define LLM_MODEL_INFERENCE 1u
+
 /* A model from c with seeded random weights as transformers initialises them
  * (normal(0, 0.02) weights and embeddings, GPT-2's residual projections
  * scaled by 1/sqrt(2 L), zero biases, unit norm weights). max_B and max_T
  * (>= 1; GPT-2: max_T <= max_pos) bound every later call. LLM_EINVAL for a
- * config that cannot work (detail names the field), LLM_ENOMEM. The caller
- * frees *out with llm_model_destroy(). */
-llm_err llm_model_new(const struct llm_model_config *c, int max_B, int max_T, uint64_t seed,
-		      llm_model **out);
+ * config that cannot work (detail names the field) or unknown flags,
+ * LLM_ETOOLARGE when the sizes overflow, LLM_ENOMEM. The caller frees *out
+ * with llm_model_destroy(). */
+llm_err llm_model_new(const struct llm_model_config *c, int max_B, int max_T, unsigned flags,
+		      uint64_t seed, llm_model **out);
 
 /* Loads a Hugging Face model directory: dir/config.json (model_type "gpt2"
  * or "llama") and dir/model.safetensors or the sharded
@@ -69,7 +77,7 @@ llm_err llm_model_new(const struct llm_model_config *c, int max_B, int max_T, ui
  * for a missing file or tensor, LLM_EINVAL for a config that cannot work or a
  * tensor of the wrong shape, LLM_EUNSUPPORTED for a model type or option this
  * module does not implement, LLM_EPARSE for malformed files, LLM_ENOMEM. */
-llm_err llm_model_load(const char *dir, int max_B, int max_T, llm_model **out);
+llm_err llm_model_load(const char *dir, int max_B, int max_T, unsigned flags, llm_model **out);
 
 /* Frees m and all its buffers; NULL is a no-op. */
 void llm_model_destroy(llm_model *m);
@@ -79,6 +87,10 @@ const struct llm_model_config *llm_model_get_config(const llm_model *m);
 
 /* Number of base model parameters (floats). */
 size_t llm_model_num_params(const llm_model *m);
+
+/* Bytes m holds now in its blocks (parameters, activations, and gradients,
+ * AdamW moments and adapters once allocated). */
+size_t llm_model_memory_bytes(const llm_model *m);
 
 /* Writes m as a directory transformers loads: dir/config.json and
  * dir/model.safetensors (F32, Hugging Face names and layouts, tied weights

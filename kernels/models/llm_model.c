@@ -316,6 +316,12 @@ static size_t plan_acts(llm_model *m, float *base)
 	for (int l = 0; l < c->n_layer; l++) {
 		struct layer_acts *la = &a->layer[l];
 
+		if (m->inference && l > 0) { /* only the KV cache is per layer */
+			*la = a->layer[0];
+			la->kc = carve(&cv, BT * KV);
+			la->vc = carve(&cv, BT * KV);
+			continue;
+		}
 		la->ln1 = carve(&cv, BT * C);
 		la->ln1_mean = gpt2 ? carve(&cv, BT) : NULL;
 		la->ln1_rstd = carve(&cv, BT);
@@ -342,16 +348,18 @@ static size_t plan_acts(llm_model *m, float *base)
 	a->proj = carve(&cv, BT * C);
 	a->knew = carve(&cv, BT * KV);
 	a->vnew = carve(&cv, BT * KV);
-	a->dres = carve(&cv, BT * C);
-	a->dx = carve(&cv, BT * C);
-	a->datt = carve(&cv, BT * Q);
-	a->dq = carve(&cv, BT * Q);
-	a->dk = carve(&cv, BT * KV);
-	a->dv = carve(&cv, BT * KV);
-	a->dqkv = gpt2 ? carve(&cv, BT * QKV) : NULL;
-	a->df1 = carve(&cv, BT * F);
-	a->df2 = gpt2 ? NULL : carve(&cv, BT * F);
-	a->dfact = carve(&cv, BT * F);
+	if (!m->inference) {
+		a->dres = carve(&cv, BT * C);
+		a->dx = carve(&cv, BT * C);
+		a->datt = carve(&cv, BT * Q);
+		a->dq = carve(&cv, BT * Q);
+		a->dk = carve(&cv, BT * KV);
+		a->dv = carve(&cv, BT * KV);
+		a->dqkv = gpt2 ? carve(&cv, BT * QKV) : NULL;
+		a->df1 = carve(&cv, BT * F);
+		a->df2 = gpt2 ? NULL : carve(&cv, BT * F);
+		a->dfact = carve(&cv, BT * F);
+	}
 	a->lora_scratch = NULL; /* carved with the adapters, whose rank it needs */
 	a->last = carve(&cv, (size_t)m->max_B * V);
 	a->sample_scratch = carve(&cv, 2 * (size_t)m->max_B * V);
@@ -447,6 +455,7 @@ static llm_err alloc_plans(llm_model *m, const char *src)
 		goto out_nomem;
 	plan_params(m, m->params, false, &m->w);
 	nact = plan_acts(m, NULL);
+	m->n_act = nact;
 	m->act_mem = calloc(nact, sizeof(float));
 	if (!m->act_mem)
 		goto out_nomem;
@@ -457,17 +466,20 @@ out_nomem:
 	return llm_fail(LLM_ENOMEM, "%s: out of memory for the model's buffers", src);
 }
 
-llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, const char *src,
-			 llm_model **out)
+llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, unsigned flags,
+			 const char *src, llm_model **out)
 {
 	llm_model *m;
 	llm_err err;
 
 	*out = NULL;
+	if (flags & ~(unsigned)LLM_MODEL_INFERENCE)
+		return llm_fail(LLM_EINVAL, "%s: unknown model flags 0x%x", src, flags);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return llm_fail(LLM_ENOMEM, "model: out of memory");
 	m->cfg = *c;
+	m->inference = flags & LLM_MODEL_INFERENCE;
 	err = check_config(&m->cfg, src);
 	if (!err)
 		err = check_limits(&m->cfg, max_B, max_T, src);
@@ -489,10 +501,10 @@ out_free:
 	return err;
 }
 
-llm_err llm_model_new(const struct llm_model_config *c, int max_B, int max_T, uint64_t seed,
-		      llm_model **out)
+llm_err llm_model_new(const struct llm_model_config *c, int max_B, int max_T, unsigned flags,
+		      uint64_t seed, llm_model **out)
 {
-	llm_err err = llm_model_create(c, max_B, max_T, "config", out);
+	llm_err err = llm_model_create(c, max_B, max_T, flags, "config", out);
 
 	if (err)
 		return err;
@@ -537,6 +549,27 @@ const struct llm_model_config *llm_model_get_config(const llm_model *m)
 size_t llm_model_num_params(const llm_model *m)
 {
 	return m->n_params;
+}
+
+size_t llm_model_memory_bytes(const llm_model *m)
+{
+	size_t n = m->n_params + m->n_act;
+
+	n += m->grads ? m->n_params : 0;
+	n += m->adam_m ? 2 * m->n_params : 0;
+	n += m->lora ? m->lora->total : 0;
+	return n * sizeof(float);
+}
+
+/* Training calls need the backward buffers an inference model lacks. */
+static llm_err check_trainable(const llm_model *m, const char *what)
+{
+	if (m->inference)
+		return llm_fail(LLM_EINVAL,
+				"model: %s needs a model created without "
+				"LLM_MODEL_INFERENCE",
+				what);
+	return LLM_OK;
 }
 
 const float *llm_model_logits(const llm_model *m)
@@ -913,6 +946,8 @@ llm_err llm_model_backward(llm_model *m)
 	bool full = !m->lora;
 	const float *last;
 
+	if (check_trainable(m, "backward"))
+		return LLM_EINVAL;
 	if (m->state != ST_TRAIN || !m->have_labels)
 		return llm_fail(LLM_EINVAL, "model: backward needs a forward with labels first");
 	if (!m->grads && !m->lora)
@@ -943,6 +978,8 @@ llm_err llm_model_backward(llm_model *m)
 
 llm_err llm_model_zero_grad(llm_model *m)
 {
+	if (check_trainable(m, "zero_grad"))
+		return LLM_EINVAL;
 	if (m->lora) {
 		memset(m->lora->mem + m->lora->n, 0, m->lora->n * sizeof(float));
 		return LLM_OK;
@@ -992,6 +1029,8 @@ llm_err llm_model_step(llm_model *m, const struct llm_adamw *opt, float *grad_no
 	llm_err err = check_adamw(opt);
 	float norm;
 
+	if (!err)
+		err = check_trainable(m, "step");
 	if (err)
 		return err;
 	if (m->lora) {
@@ -1152,6 +1191,7 @@ llm_err llm_model_lora_add(llm_model *m, const struct llm_lora_config *c)
 	maxin = (size_t)(m->F > m->Q ? m->F : m->Q);
 	maxin = maxin > (size_t)m->cfg.d_model ? maxin : (size_t)m->cfg.d_model;
 	total = 4 * lo->n + BT * c->r * lo->n_sites + BT * (maxin + c->r);
+	lo->total = total;
 	lo->mem = calloc(total, sizeof(float));
 	if (!lo->mem)
 		goto out_nomem;

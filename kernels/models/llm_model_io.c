@@ -352,7 +352,7 @@ static llm_err load_weights(llm_model *m, const char *dir)
 	return err;
 }
 
-llm_err llm_model_load(const char *dir, int max_B, int max_T, llm_model **out)
+llm_err llm_model_load(const char *dir, int max_B, int max_T, unsigned flags, llm_model **out)
 {
 	char file[4096];
 	struct llm_model_config c;
@@ -366,7 +366,7 @@ llm_err llm_model_load(const char *dir, int max_B, int max_T, llm_model **out)
 		return err;
 	err = parse_config(root, file, &c);
 	if (!err)
-		err = llm_model_create(&c, max_B, max_T, file, out);
+		err = llm_model_create(&c, max_B, max_T, flags, file, out);
 	if (err) {
 		json_decref(root);
 		return err;

@@ -102,6 +102,7 @@ struct lora {
 	struct mtensor *tensors; /* A and B of each enabled pair, in order */
 	int n_tensors;
 	size_t n;		/* floats in the parameter block */
+	size_t total;		/* floats in mem */
 	float *mem;		/* params | grads | m | v | hidden */
 	struct lora_site *site; /* [L][SITE_COUNT_] */
 };
@@ -109,6 +110,7 @@ struct lora {
 struct llm_model {
 	struct llm_model_config cfg;
 	int max_B, max_T;
+	bool inference; /* LLM_MODEL_INFERENCE: no backward buffers */
 	int Q, KV, F;
 	json_t *hf_config; /* the loaded config.json, written back on save; or NULL */
 
@@ -120,6 +122,7 @@ struct llm_model {
 	int t; /* AdamW steps taken */
 
 	float *act_mem;
+	size_t n_act;
 	struct acts a;
 
 	struct lora *lora;
@@ -135,8 +138,8 @@ struct llm_model {
 
 /* Validates c (resolving zeros to defaults) and builds m's plan and arenas;
  * src names the origin in error details ("config" or a file path). */
-llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, const char *src,
-			 llm_model **out);
+llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, unsigned flags,
+			 const char *src, llm_model **out);
 
 /* Removes the LoRA adapters (after a failed adapter load). */
 void llm_model_lora_drop(llm_model *m);

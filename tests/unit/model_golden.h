@@ -102,7 +102,7 @@ static llm_model *golden_model(const struct golden *g)
 	llm_err err;
 
 	snprintf(path, sizeof(path), "%s/model", g->dir);
-	err = llm_model_load(path, MAX_B, MAX_T, &m);
+	err = llm_model_load(path, MAX_B, MAX_T, 0, &m);
 	if (err)
 		fprintf(stderr, "load %s: %s\n", path, llm_last_error());
 	assert_int_equal(err, LLM_OK);
@@ -422,7 +422,7 @@ static void check_save_roundtrip(const char *arch, const char *tmpdir)
 	memcpy(before, llm_model_logits(m), n * sizeof(float));
 	snprintf(path, sizeof(path), "%s/%s-saved", tmpdir, arch);
 	assert_int_equal(llm_model_save(m, path), LLM_OK);
-	assert_int_equal(llm_model_load(path, MAX_B, MAX_T, &again), LLM_OK);
+	assert_int_equal(llm_model_load(path, MAX_B, MAX_T, 0, &again), LLM_OK);
 	assert_int_equal(llm_model_num_params(again), llm_model_num_params(m));
 	assert_memory_equal(llm_model_get_config(again), llm_model_get_config(m),
 			    sizeof(struct llm_model_config));
@@ -432,6 +432,41 @@ static void check_save_roundtrip(const char *arch, const char *tmpdir)
 	free(before);
 	llm_model_destroy(again);
 	llm_model_destroy(m);
+	golden_close(&g);
+}
+
+/* A model loaded for inference only computes the same logits and greedy
+ * tokens with less memory, and refuses training calls. */
+static void check_inference_mode(const char *arch)
+{
+	struct golden g;
+	llm_model *train, *infer;
+	char path[320];
+	size_t n;
+	int out[2][32], prompt[4];
+	struct llm_adamw opt = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f};
+
+	golden_open(&g, arch);
+	train = golden_model(&g);
+	snprintf(path, sizeof(path), "%s/model", g.dir);
+	assert_int_equal(llm_model_load(path, MAX_B, MAX_T, LLM_MODEL_INFERENCE, &infer), LLM_OK);
+	n = (size_t)g.B * g.T * llm_model_get_config(train)->vocab_size;
+	assert_int_equal(llm_model_forward(train, g.ids, g.labels, g.B, g.T, NULL), LLM_OK);
+	assert_int_equal(llm_model_forward(infer, g.ids, g.labels, g.B, g.T, NULL), LLM_OK);
+	assert_memory_equal(llm_model_logits(infer), llm_model_logits(train), n * sizeof(float));
+	memcpy(prompt, g.ids, sizeof(prompt));
+	assert_int_equal(llm_model_generate(train, prompt, 1, 4, 20, NULL, out[0]), LLM_OK);
+	assert_int_equal(llm_model_generate(infer, prompt, 1, 4, 20, NULL, out[1]), LLM_OK);
+	assert_memory_equal(out[0], out[1], 20 * sizeof(int));
+	printf("%s: inference-only model %zu bytes, training model %zu bytes before gradients\n",
+	       arch, llm_model_memory_bytes(infer), llm_model_memory_bytes(train));
+	assert_true(llm_model_memory_bytes(infer) < llm_model_memory_bytes(train));
+	assert_int_equal(llm_model_zero_grad(infer), LLM_EINVAL);
+	assert_int_equal(llm_model_forward(infer, g.ids, g.labels, g.B, g.T, NULL), LLM_OK);
+	assert_int_equal(llm_model_backward(infer), LLM_EINVAL);
+	assert_int_equal(llm_model_step(infer, &opt, NULL), LLM_EINVAL);
+	llm_model_destroy(infer);
+	llm_model_destroy(train);
 	golden_close(&g);
 }
 
@@ -467,7 +502,7 @@ static void variant_dir(const char *arch, const char *dir, const char *key, json
 static void expect_load_error(const char *dir, llm_err code, const char *what, const char *where)
 {
 	llm_model *m = (llm_model *)1;
-	llm_err err = llm_model_load(dir, MAX_B, MAX_T, &m);
+	llm_err err = llm_model_load(dir, MAX_B, MAX_T, 0, &m);
 	const char *detail = llm_last_error();
 
 	if (err != code || !strstr(detail, what) || !strstr(detail, where))

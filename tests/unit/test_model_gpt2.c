@@ -66,6 +66,12 @@ static void test_gpt2_kv_cache_matches_recompute(void **state)
 	check_kv_cache("gpt2");
 }
 
+static void test_gpt2_inference_only_model(void **state)
+{
+	(void)state;
+	check_inference_mode("gpt2");
+}
+
 static void test_gpt2_save_load_round_trip(void **state)
 {
 	(void)state;
@@ -133,7 +139,7 @@ static void test_gpt2_sharded_checkpoint_loads(void **state)
 	snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dir);
 	assert_int_equal(json_dump_file(index, path, 0), 0);
 	json_decref(index);
-	assert_int_equal(llm_model_load(dir, MAX_B, MAX_T, &a), LLM_OK);
+	assert_int_equal(llm_model_load(dir, MAX_B, MAX_T, 0, &a), LLM_OK);
 	b = golden_model(&g);
 	assert_int_equal(llm_model_forward(a, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
 	assert_int_equal(llm_model_forward(b, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
@@ -143,7 +149,7 @@ static void test_gpt2_sharded_checkpoint_loads(void **state)
 	snprintf(path, sizeof(path), "%s/b.safetensors", dir);
 	assert_int_equal(llm_st_write(path, outs + n / 2, n - n / 2 - 1, NULL), LLM_OK);
 	llm_model_destroy(a);
-	assert_int_not_equal(llm_model_load(dir, MAX_B, MAX_T, &a), LLM_OK);
+	assert_int_not_equal(llm_model_load(dir, MAX_B, MAX_T, 0, &a), LLM_OK);
 	assert_null(a);
 	llm_model_destroy(b);
 	free(outs);
@@ -234,8 +240,8 @@ static void test_gpt2_bf16_weights_load(void **state)
 	snprintf(b_dir, sizeof(b_dir), "%s/bf16-as-f32", tmpdir);
 	write_rounded(a_dir, true);
 	write_rounded(b_dir, false);
-	assert_int_equal(llm_model_load(a_dir, MAX_B, MAX_T, &a), LLM_OK);
-	assert_int_equal(llm_model_load(b_dir, MAX_B, MAX_T, &b), LLM_OK);
+	assert_int_equal(llm_model_load(a_dir, MAX_B, MAX_T, 0, &a), LLM_OK);
+	assert_int_equal(llm_model_load(b_dir, MAX_B, MAX_T, 0, &b), LLM_OK);
 	assert_int_equal(llm_model_forward(a, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
 	assert_int_equal(llm_model_forward(b, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
 	assert_memory_equal(llm_model_logits(a), llm_model_logits(b),
@@ -319,7 +325,7 @@ static void test_gpt2_random_init_trains(void **state)
 	c.n_layer = 2;
 	c.n_head = 2;
 	c.d_model = 16;
-	assert_int_equal(llm_model_new(&c, 2, 8, 42, &m), LLM_OK);
+	assert_int_equal(llm_model_new(&c, 2, 8, 0, 42, &m), LLM_OK);
 	for (int i = 0; i < 16; i++)
 		tokens[i] = (i * 7) % 50;
 	for (int step = 0; step < 20; step++) {
@@ -349,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_gpt2_greedy_tokens_match),
 		cmocka_unit_test(test_gpt2_kv_cache_matches_recompute),
 		cmocka_unit_test(test_gpt2_save_load_round_trip),
+		cmocka_unit_test(test_gpt2_inference_only_model),
 		cmocka_unit_test(test_gpt2_bad_configs_name_the_field),
 		cmocka_unit_test(test_gpt2_weights_that_disagree_with_config),
 		cmocka_unit_test(test_gpt2_sharded_checkpoint_loads),

@@ -66,6 +66,12 @@ static void test_llama_kv_cache_matches_recompute(void **state)
 	check_kv_cache("llama");
 }
 
+static void test_llama_inference_only_model(void **state)
+{
+	(void)state;
+	check_inference_mode("llama");
+}
+
 static void test_llama_save_load_round_trip(void **state)
 {
 	(void)state;
@@ -283,14 +289,14 @@ static void test_llama_random_init_from_config(void **state)
 	c.n_kv_head = 2;
 	c.d_model = 32;
 	c.d_ff = 48;
-	assert_int_equal(llm_model_new(&c, 1, 16, 3, &m), LLM_OK);
+	assert_int_equal(llm_model_new(&c, 1, 16, 0, 3, &m), LLM_OK);
 	assert_int_equal(llm_model_get_config(m)->head_dim, 8);
 	assert_int_equal(llm_model_forward(m, tokens, tokens, 1, 4, &loss), LLM_OK);
 	assert_true(fabsf(loss - logf(64.0f)) < 0.5f);
 	assert_int_equal(llm_model_generate(m, tokens, 1, 4, 4, NULL, out), LLM_OK);
 	llm_model_destroy(m);
 	c.n_kv_head = 3;
-	assert_int_equal(llm_model_new(&c, 1, 16, 3, &m), LLM_EINVAL);
+	assert_int_equal(llm_model_new(&c, 1, 16, 0, 3, &m), LLM_EINVAL);
 	assert_null(m);
 }
 
@@ -304,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_llama_greedy_tokens_match),
 		cmocka_unit_test(test_llama_kv_cache_matches_recompute),
 		cmocka_unit_test(test_llama_save_load_round_trip),
+		cmocka_unit_test(test_llama_inference_only_model),
 		cmocka_unit_test(test_llama_tied_logits_loss_gradients),
 		cmocka_unit_test(test_llama_tied_greedy_and_round_trip),
 		cmocka_unit_test(test_llama_bad_configs_name_the_field),
