@@ -94,8 +94,9 @@ size_t llm_model_memory_bytes(const llm_model *m);
 
 /* Writes m as a directory transformers loads: dir/config.json and
  * dir/model.safetensors (F32, Hugging Face names and layouts, tied weights
- * stored once). dir is created if missing; files are replaced atomically.
- * LLM_EIO, LLM_ENOMEM. */
+ * stored once). dir is created if missing; files are replaced atomically,
+ * and a model.safetensors.index.json left there is removed so the new file
+ * is what loads. LLM_EIO, LLM_ENOMEM. */
 llm_err llm_model_save(const llm_model *m, const char *dir);
 
 /* ---- training ---- */

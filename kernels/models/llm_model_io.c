@@ -485,7 +485,14 @@ llm_err llm_model_save(const llm_model *m, const char *dir)
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "%s/%s", dir, LLM_ST_SINGLE_FILENAME);
-	return save_tensors(m->tensors, m->n_tensors, m->params, m->n_params, path);
+	err = save_tensors(m->tensors, m->n_tensors, m->params, m->n_params, path);
+	if (err)
+		return err;
+	/* an older sharded checkpoint's index would shadow the new file */
+	snprintf(path, sizeof(path), "%s/%s", dir, LLM_ST_INDEX_FILENAME);
+	if (unlink(path) && errno != ENOENT)
+		return llm_fail(LLM_EIO, "%s: %s", path, strerror(errno));
+	return LLM_OK;
 }
 
 /* ---- LoRA adapters ---- */

@@ -138,13 +138,25 @@ static void test_gpt2_sharded_checkpoint_loads(void **state)
 	assert_int_equal(llm_st_write(path, outs + n / 2, n - n / 2, NULL), LLM_OK);
 	snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dir);
 	assert_int_equal(json_dump_file(index, path, 0), 0);
-	json_decref(index);
 	assert_int_equal(llm_model_load(dir, MAX_B, MAX_T, 0, &a), LLM_OK);
 	b = golden_model(&g);
 	assert_int_equal(llm_model_forward(a, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
 	assert_int_equal(llm_model_forward(b, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
 	assert_memory_equal(llm_model_logits(a), llm_model_logits(b),
 			    (size_t)g.B * g.T * 320 * sizeof(float));
+	/* saving over the sharded checkpoint leaves the new single file in charge */
+	assert_int_equal(llm_model_save(b, dir), LLM_OK);
+	assert_int_equal(access(path, F_OK), -1); /* path: the index */
+	llm_model_destroy(a);
+	assert_int_equal(llm_model_load(dir, MAX_B, MAX_T, 0, &a), LLM_OK);
+	assert_int_equal(llm_model_forward(a, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
+	assert_memory_equal(llm_model_logits(a), llm_model_logits(b),
+			    (size_t)g.B * g.T * 320 * sizeof(float));
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dir);
+	assert_int_equal(json_dump_file(index, path, 0), 0);
+	json_decref(index);
 	/* a shard missing a tensor its index names */
 	snprintf(path, sizeof(path), "%s/b.safetensors", dir);
 	assert_int_equal(llm_st_write(path, outs + n / 2, n - n / 2 - 1, NULL), LLM_OK);
