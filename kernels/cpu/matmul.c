@@ -32,3 +32,49 @@ void cpu_matmul_forward(float *out, const float *inp, const float *weight, const
 			row[o] += bias[o];
 	}
 }
+
+/* columns of dbias summed per task: enough to stream a row segment */
+#define DBIAS_COLS 64
+
+/* dbias (OC) += sum over rows of dout (BT,OC). Each task owns a block of
+ * columns and walks the rows in order, so the sum is deterministic. */
+static void dbias_accumulate(float *dbias, const float *dout, int BT, int OC)
+{
+	int nblk = (OC + DBIAS_COLS - 1) / DBIAS_COLS;
+
+#pragma omp parallel for if ((long long)BT * OC >= BIAS_PAR_MIN)
+	for (int blk = 0; blk < nblk; blk++) {
+		int o0 = blk * DBIAS_COLS;
+		int o1 = o0 + DBIAS_COLS < OC ? o0 + DBIAS_COLS : OC;
+		float acc[DBIAS_COLS] = {0};
+
+		for (int bt = 0; bt < BT; bt++) {
+			const float *row = dout + (size_t)bt * OC;
+
+#pragma omp simd
+			for (int o = o0; o < o1; o++)
+				acc[o - o0] += row[o];
+		}
+		for (int o = o0; o < o1; o++)
+			dbias[o] += acc[o - o0];
+	}
+}
+
+/* Backward of cpu_matmul_forward, two sgemms with beta = 1 (accumulate):
+ *   dinp (BT,C) += dout (BT,OC) . weight (OC,C)
+ *   dweight (OC,C) += dout^T (OC,BT) . inp (BT,C)
+ *   dbias (OC) += column sums of dout. */
+void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+			 const float *inp, const float *weight, int B, int T, int C, int OC)
+{
+	int BT = B * T;
+
+	if (dinp)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, OC, 1.0f, dout, OC,
+			    weight, C, 1.0f, dinp, C);
+	if (dweight)
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, BT, 1.0f, dout, OC, inp,
+			    C, 1.0f, dweight, C);
+	if (dbias)
+		dbias_accumulate(dbias, dout, BT, OC);
+}

@@ -1,0 +1,76 @@
+/* CPU GELU forward and backward, fp32, elementwise.
+ *
+ * Two variants: the tanh approximation (GPT-2 "gelu_new", torch's
+ * approximate="tanh") and the exact erf form (BERT, torch's default), with
+ * the same formulas and evaluation order as torch's CPU kernels. Memory-bound;
+ * OpenMP over elements with a threshold so short vectors stay on one thread. */
+#include "llmops_kernels.h"
+
+#include <math.h>
+
+/* below this many elements the kernels run on one thread */
+#define GELU_PAR_MIN (1L << 15)
+
+#define GELU_BETA   0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_KAPPA  0.044715f
+#define INV_SQRT2   0.7071067811865476f
+#define INV_SQRT2PI 0.3989422804014327f /* 1/sqrt(2*pi) */
+
+static inline float gelu_tanh(float x)
+{
+	float inner = GELU_BETA * (x + GELU_KAPPA * x * x * x);
+
+	return 0.5f * x * (1.0f + tanhf(inner));
+}
+
+/* d/dx of 0.5 x (1 + tanh(u)), u = beta (x + kappa x^3) */
+static inline float gelu_tanh_grad(float x)
+{
+	float inner = GELU_BETA * (x + GELU_KAPPA * x * x * x);
+	float th = tanhf(inner);
+	float du = GELU_BETA * (1.0f + 3.0f * GELU_KAPPA * x * x);
+
+	return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+}
+
+static inline float gelu_erf(float x)
+{
+	return 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+}
+
+/* Phi(x) + x phi(x) */
+static inline float gelu_erf_grad(float x)
+{
+	float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
+	float pdf = expf(-0.5f * x * x) * INV_SQRT2PI;
+
+	return cdf + x * pdf;
+}
+
+/* out (N) = gelu(inp (N)); out may equal inp. */
+void cpu_gelu_forward(float *out, const float *inp, long N, enum llm_gelu kind)
+{
+	if (kind == LLM_GELU_ERF) {
+#pragma omp parallel for simd if (N >= GELU_PAR_MIN)
+		for (long i = 0; i < N; i++)
+			out[i] = gelu_erf(inp[i]);
+	} else {
+#pragma omp parallel for simd if (N >= GELU_PAR_MIN)
+		for (long i = 0; i < N; i++)
+			out[i] = gelu_tanh(inp[i]);
+	}
+}
+
+/* dinp (N) += gelu'(inp) * dout. */
+void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, long N, enum llm_gelu kind)
+{
+	if (kind == LLM_GELU_ERF) {
+#pragma omp parallel for simd if (N >= GELU_PAR_MIN)
+		for (long i = 0; i < N; i++)
+			dinp[i] += gelu_erf_grad(inp[i]) * dout[i];
+	} else {
+#pragma omp parallel for simd if (N >= GELU_PAR_MIN)
+		for (long i = 0; i < N; i++)
+			dinp[i] += gelu_tanh_grad(inp[i]) * dout[i];
+	}
+}

@@ -1,0 +1,96 @@
+/* CPU RMSNorm forward and backward (Llama), fp32 storage.
+ *
+ * Forward follows LlamaRMSNorm in fp32: rstd = rsqrt(mean(x^2) + eps) with
+ * the mean of squares summed in double, out = weight * (x * rstd). Backward
+ * runs in two passes like LayerNorm's: input gradients split over rows, then
+ * weight gradients split over blocks of channels, so no two threads write
+ * the same element. Design limit: the second pass re-reads inp. */
+#include "llmops_kernels.h"
+
+#include <math.h>
+#include <stddef.h>
+
+/* below this many elements the kernels run on one thread */
+#define RMS_PAR_MIN (1 << 14)
+/* channels owned by one dweight task */
+#define RMS_COLS 64
+
+/* out (N,C) = weight (C) * (inp * rstd); rstd (N) may be NULL; out may equal
+ * inp. */
+void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N,
+			 int C, float eps)
+{
+#pragma omp parallel for if ((long long)N * C >= RMS_PAR_MIN)
+	for (int n = 0; n < N; n++) {
+		const float *x = inp + (size_t)n * C;
+		float *o = out + (size_t)n * C;
+		double ss = 0.0;
+
+		for (int c = 0; c < C; c++)
+			ss += (double)x[c] * x[c];
+		float var = (float)(ss / C);
+		float r = (float)(1.0 / sqrt((double)(var + eps))); /* fp32 add, as HF */
+#pragma omp simd
+		for (int c = 0; c < C; c++)
+			o[c] = weight[c] * (x[c] * r);
+		if (rstd)
+			rstd[n] = r;
+	}
+}
+
+/* dinp (N,C) += r * g - x * r^3 * mean(g * x), g = weight * dout. */
+static void rmsnorm_dinp(float *dinp, const float *dout, const float *inp, const float *weight,
+			 const float *rstd, int N, int C)
+{
+#pragma omp parallel for if ((long long)N * C >= RMS_PAR_MIN)
+	for (int n = 0; n < N; n++) {
+		const float *x = inp + (size_t)n * C;
+		const float *d = dout + (size_t)n * C;
+		float *dx = dinp + (size_t)n * C;
+		float r = rstd[n];
+		double gx = 0.0;
+
+		for (int c = 0; c < C; c++)
+			gx += (double)weight[c] * d[c] * x[c];
+		float k = (float)(gx / C * r * r * r);
+#pragma omp simd
+		for (int c = 0; c < C; c++)
+			dx[c] += weight[c] * d[c] * r - x[c] * k;
+	}
+}
+
+/* dweight (C) += sum_n dout * inp * rstd; each task owns RMS_COLS channels. */
+static void rmsnorm_dweight(float *dweight, const float *dout, const float *inp, const float *rstd,
+			    int N, int C)
+{
+	int nblk = (C + RMS_COLS - 1) / RMS_COLS;
+
+#pragma omp parallel for if ((long long)N * C >= RMS_PAR_MIN)
+	for (int blk = 0; blk < nblk; blk++) {
+		int c0 = blk * RMS_COLS, c1 = c0 + RMS_COLS < C ? c0 + RMS_COLS : C;
+		float dw[RMS_COLS] = {0};
+
+		for (int n = 0; n < N; n++) {
+			const float *x = inp + (size_t)n * C;
+			const float *d = dout + (size_t)n * C;
+			float r = rstd[n];
+
+#pragma omp simd
+			for (int c = c0; c < c1; c++)
+				dw[c - c0] += d[c] * (x[c] * r);
+		}
+		for (int c = c0; c < c1; c++)
+			dweight[c] += dw[c - c0];
+	}
+}
+
+/* Backward of cpu_rmsnorm_forward: accumulates dinp (N,C) and dweight (C),
+ * either may be NULL; needs the forward pass's rstd (N). */
+void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+			  const float *weight, const float *rstd, int N, int C)
+{
+	if (dinp)
+		rmsnorm_dinp(dinp, dout, inp, weight, rstd, N, C);
+	if (dweight)
+		rmsnorm_dweight(dweight, dout, inp, rstd, N, C);
+}
