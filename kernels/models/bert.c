@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +64,7 @@ struct llm_embedder {
 	int max_batch, max_len, max_seq_length;
 	int pool_dim; /* Pooling word_embedding_dimension, 0 if not given */
 	bool normalize;
-	float *arena;
+	void *arena;
 	size_t arena_bytes, param_count;
 	/* parameters */
 	float *wte, *wpe, *wtt; /* (V,C), (maxT,C), (TV,C) */
@@ -403,19 +402,21 @@ static llm_err load_st_config(const char *dir, int *max_seq_length)
 /* ---- arena ---- */
 
 struct carver {
-	float *base; /* NULL while sizing */
-	size_t off;  /* floats used so far */
+	char *base; /* NULL while sizing */
+	size_t off; /* bytes used so far */
 };
 
-static float *carve(struct carver *cv, size_t n)
+/* Room for n 4-byte elements (floats or token ids) on the next 64-byte
+ * boundary; NULL while sizing. */
+static void *carve(struct carver *cv, size_t n)
 {
-	float *p = cv->base ? cv->base + cv->off : NULL;
+	void *p = cv->base ? cv->base + cv->off : NULL;
 
-	cv->off += (n + ARENA_ALIGN / sizeof(float) - 1) & ~(ARENA_ALIGN / sizeof(float) - 1);
+	cv->off += (n * sizeof(float) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	return p;
 }
 
-/* Lays out parameters then activations from cv->base (or only counts floats
+/* Lays out parameters then activations from cv->base (or only counts bytes
  * when it is NULL); returns the parameter floats (without alignment). */
 static size_t layout(llm_embedder *e, struct carver *cv)
 {
@@ -446,7 +447,7 @@ static size_t layout(llm_embedder *e, struct carver *cv)
 	e->att = carve(cv, N * C);
 	e->t = carve(cv, N * C);
 	e->h = carve(cv, N * I);
-	e->ids = (int *)carve(cv, N);
+	e->ids = carve(cv, N);
 	return ((size_t)c->V + c->maxT + c->TV + 2) * C +
 	       (size_t)c->L * (4 * C * C + 2 * I * C + 9 * C + I);
 }
@@ -468,7 +469,7 @@ static llm_err alloc_arena(llm_embedder *e, const char *dir)
 	if (!e->layers)
 		return llm_fail(LLM_ENOMEM, "%s: out of memory for %d layers", dir, c->L);
 	e->param_count = layout(e, &cv);
-	e->arena_bytes = cv.off * sizeof(float);
+	e->arena_bytes = cv.off;
 	if (e->arena_bytes > ARENA_MAX)
 		return llm_fail(LLM_ETOOLARGE, "%s: arena of %zu bytes exceeds the cap %zu", dir,
 				e->arena_bytes, ARENA_MAX);
