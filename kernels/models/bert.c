@@ -491,9 +491,23 @@ struct wspec {
 	int64_t d0, d1; /* shape (d0) when d1 == 0, else (d0, d1) */
 };
 
+/* "[d0, d1, ...]" into buf (cap bytes). */
+static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
+{
+	size_t n = 0;
+
+	n += (size_t)snprintf(buf, cap, "[");
+	for (int i = 0; i < ndim && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "",
+				      (long long)shape[i]);
+	if (n < cap)
+		snprintf(buf + n, cap - n, "]");
+}
+
 static llm_err load_tensor(const llm_st_set *set, const char *label, const struct wspec *w)
 {
-	char alt[256];
+	char alt[256], have[128], want[64];
+	int64_t shape[2] = {w->d0, w->d1};
 	int ndim = w->d1 ? 2 : 1;
 	const struct llm_st_tensor *t = llm_st_set_get(set, w->name);
 	llm_err err;
@@ -503,12 +517,12 @@ static llm_err load_tensor(const llm_st_set *set, const char *label, const struc
 		t = llm_st_set_get(set, alt);
 	if (!t)
 		return llm_fail(LLM_ENOTFOUND, "%s: tensor %s is missing", label, w->name);
-	if (t->ndim != ndim || t->shape[0] != w->d0 || (ndim == 2 && t->shape[1] != w->d1))
-		return llm_fail(LLM_EINVAL,
-				"%s: tensor %s has %d dims [%lld, %lld], expected [%lld%s%lld]",
-				label, t->name, t->ndim, (long long)(t->ndim > 0 ? t->shape[0] : 0),
-				(long long)(t->ndim > 1 ? t->shape[1] : 0), (long long)w->d0,
-				ndim == 2 ? ", " : "", ndim == 2 ? (long long)w->d1 : 0LL);
+	if (t->ndim != ndim || t->shape[0] != w->d0 || (ndim == 2 && t->shape[1] != w->d1)) {
+		fmt_shape(have, sizeof(have), t->ndim, t->shape);
+		fmt_shape(want, sizeof(want), ndim, shape);
+		return llm_fail(LLM_EINVAL, "%s: tensor %s has shape %s, expected %s", label,
+				t->name, have, want);
+	}
 	err = llm_st_read_f32(t, w->dst, llm_st_numel(t));
 	if (err)
 		return llm_fail(err, "%s: tensor %s has dtype %s (F32, F16 or BF16 only)", label,

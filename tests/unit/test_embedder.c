@@ -354,7 +354,7 @@ struct breakage {
 	const char *key;	/* config.json key to change (NULL: none) */
 	const char *json;	/* its new value as JSON text (NULL: delete the key) */
 	const char *drop;	/* tensor to leave out */
-	const char *reshape;	/* tensor whose 2-D shape is swapped */
+	const char *reshape;	/* tensor whose shape is swapped, (a) to (1, a) */
 	const char *retype;	/* tensor written as I32 */
 	const char *prefix;	/* prefix added to every tensor name */
 	const char *modules;	/* modules.json text */
@@ -411,11 +411,13 @@ static void write_weights(const char *dir, const struct breakage *k)
 		snprintf(names[n], sizeof(names[n]), "%s%s", k->prefix ? k->prefix : "", t->name);
 		shapes[n][0] = t->shape[0];
 		shapes[n][1] = t->ndim > 1 ? t->shape[1] : 0;
-		if (k->reshape && strcmp(t->name, k->reshape) == 0) {
-			shapes[n][0] = t->shape[1];
-			shapes[n][1] = t->shape[0];
-		}
 		outs[n] = (struct llm_st_out){names[n], t->dtype, t->ndim, shapes[n], t->data};
+		if (k->reshape && strcmp(t->name, k->reshape) == 0) {
+			/* (a, b) becomes (b, a); (a) becomes (1, a) */
+			shapes[n][0] = t->ndim > 1 ? t->shape[1] : 1;
+			shapes[n][1] = t->shape[0];
+			outs[n].ndim = 2;
+		}
 		if (k->retype && strcmp(t->name, k->retype) == 0)
 			outs[n].dtype = LLM_ST_I32;
 		n++;
@@ -513,7 +515,12 @@ static void test_bad_weights_are_named(void **state)
 	expect_load_error(
 		"reshape",
 		&(struct breakage){.reshape = "encoder.layer.0.intermediate.dense.weight"},
-		LLM_EINVAL, "model.safetensors", "encoder.layer.0.intermediate.dense.weight");
+		LLM_EINVAL, "model.safetensors",
+		"encoder.layer.0.intermediate.dense.weight has shape [64, 128], expected [128, "
+		"64]");
+	expect_load_error("reshape1", &(struct breakage){.reshape = "embeddings.LayerNorm.bias"},
+			  LLM_EINVAL, "model.safetensors",
+			  "embeddings.LayerNorm.bias has shape [1, 64], expected [64]");
 	expect_load_error(
 		"retype", &(struct breakage){.retype = "encoder.layer.0.attention.self.key.bias"},
 		LLM_EUNSUPPORTED, "model.safetensors", "encoder.layer.0.attention.self.key.bias");
