@@ -223,8 +223,8 @@ void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_
 		      float beta1, float beta2, float eps, float weight_decay, int t);
 
 /* Global-norm clipping over one contiguous gradient buffer (n): computes the
- * L2 norm in double, and if max_norm > 0 and norm > max_norm scales grad by
- * max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_. Returns the
+ * L2 norm in double, and if max_norm > 0 and c = max_norm / (norm + 1e-6) is
+ * below 1 scales grad by c, as torch.nn.utils.clip_grad_norm_. Returns the
  * norm before clipping. */
 float cpu_clip_grad_norm(float *grad, size_t n, float max_norm);
 
