@@ -324,6 +324,8 @@ static void test_minilm_info_reads_sentence_transformers_config(void **state)
 	assert_int_equal(info.vocab, 30522);
 	assert_int_equal(info.max_seq_length, 256);
 	assert_true(info.normalize);
+	/* 22,713,216 parameters in BertModel less the pooler's 384 x 384 + 384 */
+	assert_int_equal(info.param_count, 22713216 - 147840);
 	llm_embedder_destroy(e);
 }
 
