@@ -362,6 +362,7 @@ struct breakage {
 	const char *modules;	/* modules.json text */
 	const char *pooling;	/* 1_Pooling/config.json text */
 	const char *raw_config; /* config.json text, instead of the edited one */
+	bool bf16;		/* every tensor converted to BF16 */
 };
 
 static void write_text(const char *path, const char *text)
@@ -395,9 +396,30 @@ static void write_config(const char *dir, const struct breakage *k)
 	json_decref(cfg);
 }
 
+/* out, with t's F32 data rounded to BF16 in a buffer stored in *owned. */
+static struct llm_st_out to_bf16(const struct llm_st_out *out, const struct llm_st_tensor *t,
+				 void **owned)
+{
+	size_t n = llm_st_numel(t);
+	float *f = malloc(n * sizeof(float));
+	uint16_t *h = malloc(n * sizeof(uint16_t));
+	struct llm_st_out r = *out;
+
+	assert_non_null(f);
+	assert_non_null(h);
+	assert_int_equal(llm_st_read_f32(t, f, n), LLM_OK);
+	assert_int_equal(llm_st_f32_to_bf16(f, h, n), LLM_OK);
+	free(f);
+	*owned = h;
+	r.dtype = LLM_ST_BF16;
+	r.data = h;
+	return r;
+}
+
 static void write_weights(const char *dir, const struct breakage *k)
 {
 	struct llm_st_out outs[64];
+	void *owned[64] = {NULL};
 	char names[64][160], path[256];
 	int64_t shapes[64][2];
 	llm_st_file *f;
@@ -422,10 +444,14 @@ static void write_weights(const char *dir, const struct breakage *k)
 		}
 		if (k->retype && strcmp(t->name, k->retype) == 0)
 			outs[n].dtype = LLM_ST_I32;
+		if (k->bf16 && t->dtype == LLM_ST_F32)
+			outs[n] = to_bf16(&outs[n], t, &owned[n]);
 		n++;
 	}
 	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
 	assert_int_equal(llm_st_write(path, outs, n, NULL), LLM_OK);
+	for (size_t i = 0; i < n; i++)
+		free(owned[i]);
 	llm_st_close(f);
 }
 
@@ -566,6 +592,30 @@ static void test_bert_prefix_loads_the_same_model(void **state)
 	batch_free(&b);
 }
 
+/* BF16 checkpoints are converted at load: the embeddings stay close to the
+ * fp32 reference (BF16 keeps 8 bits of mantissa). */
+static void test_bf16_weights_load_and_stay_close(void **state)
+{
+	struct batch b = tiny_batch();
+	float *ref = read_ref(TINY "reference.safetensors", "embeddings", 3 * 64), out[3 * 64];
+	char dir[256];
+	llm_embedder *e;
+	double min_cos = 1;
+
+	(void)state;
+	make_model(dir, sizeof(dir), "bf16", &(struct breakage){.bf16 = true});
+	assert_int_equal(llm_embedder_load(dir, 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, out), LLM_OK);
+	for (int i = 0; i < 3; i++)
+		min_cos = fmin(min_cos, cosine(out + i * 64, ref + i * 64, 64));
+	printf("tiny bf16: min cosine %.6f\n", min_cos);
+	assert_true(min_cos > 0.99);
+	assert_true(min_cos < 1 - 1e-9); /* the weights really were rounded */
+	llm_embedder_destroy(e);
+	free(ref);
+	batch_free(&b);
+}
+
 #define MOD_T "{\"type\": \"sentence_transformers.models.Transformer\", \"path\": \"\"}"
 #define MOD_P "{\"type\": \"sentence_transformers.models.Pooling\", \"path\": \"1_Pooling\"}"
 #define MOD_N "{\"type\": \"sentence_transformers.models.Normalize\", \"path\": \"2_Normalize\"}"
@@ -703,6 +753,7 @@ int main(void)
 		cmocka_unit_test(test_bad_weights_are_named),
 		cmocka_unit_test(test_garbage_weights_file_is_a_parse_error),
 		cmocka_unit_test(test_bert_prefix_loads_the_same_model),
+		cmocka_unit_test(test_bf16_weights_load_and_stay_close),
 		cmocka_unit_test(test_modules_without_normalize_give_the_plain_mean),
 		cmocka_unit_test(test_unsupported_modules_are_named),
 		cmocka_unit_test(test_load_arguments_are_checked),
