@@ -4,14 +4,16 @@
  * ATT_BLOCK, keeping a running maximum m, a running sum l and an unnormalised
  * output accumulator (held in the output row itself), rescaled by
  * exp(m_old - m_new) whenever a block raises the maximum. Live memory is one
- * block of scores per thread, so nothing of size (T,Tk) ever exists. The
- * forward pass saves lse = m + log(l) per row.
+ * block of scores per row of a tile, so nothing of size (T,Tk) ever exists.
+ * The forward pass saves lse = m + log(l) per row. Rows are processed in
+ * tiles of ATT_QT consecutive queries so each key load feeds four dot
+ * products.
  *
  * Backward (FlashAttention-2): probabilities are recomputed from q, k and
  * lse; D = rowsum(dout * out); dS = P * (dP - D). To stay race-free without
  * atomics it runs two passes: dk and dv split over (batch, kv head, key
  * block), where each task owns its key rows and loops over every query head
- * of the group; dq split over query rows. Design limit: the two passes
+ * of the group; dq split over query tiles. Design limit: the two passes
  * recompute scores twice (about 7 instead of 5 dot-product sweeps), the price
  * of deterministic sums and parallelism that does not depend on NKV. */
 #include "llmops_kernels.h"
@@ -21,6 +23,8 @@
 
 /* keys per block of the online softmax */
 #define ATT_BLOCK 64
+/* query rows scored together by one forward task (they share key loads) */
+#define ATT_QT 4
 /* below this many query rows the kernels run on one thread */
 #define ATT_PAR_MIN 16
 
@@ -42,6 +46,33 @@ static inline void axpby(float *y, float a, float p, const float *x, int n)
 		y[i] = y[i] * a + p * x[i];
 }
 
+/* out (ATT_QT) = dot products of rows[r] (n) with x (n): one load of x feeds
+ * four independent accumulators */
+static inline void dot4(float *out, const float *const *rows, const float *x, int n)
+{
+	const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+	float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+	for (int i = 0; i < n; i++) {
+		a0 += r0[i] * x[i];
+		a1 += r1[i] * x[i];
+		a2 += r2[i] * x[i];
+		a3 += r3[i] * x[i];
+	}
+	out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+}
+
+/* y (n) += sum over r of c[r] * rows[r] (n) */
+static inline void axpy4(float *y, const float *c, const float *const *rows, int n)
+{
+	const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+
+#pragma omp simd
+	for (int i = 0; i < n; i++)
+		y[i] += c[0] * r0[i] + c[1] * r1[i] + c[2] * r2[i] + c[3] * r3[i];
+}
+
 /* Keys visible to query t of batch row b: causal rows see up to their own
  * absolute position Tk - T + t, key_len cuts the right padding. */
 static int visible_keys(int b, int t, const int *key_len, int causal, int T, int Tk)
@@ -53,67 +84,110 @@ static int visible_keys(int b, int t, const int *key_len, int causal, int T, int
 	return nk < 0 ? 0 : nk;
 }
 
-/* One query row against keys [0, nk): o (HS) = softmax(q . k^T * scale) . v.
- * k and v point at key 0 of this kv head; consecutive keys are kstride floats
- * apart. Returns the row's log-sum-exp (-inf when nk == 0, o = 0). */
-static float attn_row(float *o, const float *q, const float *k, const float *v, int nk,
-		      size_t kstride, int HS, float scale)
+/* Online-softmax state of one query row: running maximum and sum. */
+struct row_state {
+	float m, l;
+};
+
+/* s (ATT_QT,ATT_BLOCK) = scale * scores of the tile's query rows against
+ * keys k[0, n) (kstride apart). */
+static void tile_scores(float s[][ATT_BLOCK], const float *const *rows, const float *k,
+			size_t kstride, int n, int HS, float scale)
 {
-	float s[ATT_BLOCK];
-	float m = -INFINITY, l = 0.0f;
+	float a[ATT_QT];
 
-	for (int i = 0; i < HS; i++)
-		o[i] = 0.0f;
-	for (int j0 = 0; j0 < nk; j0 += ATT_BLOCK) {
-		int n = nk - j0 < ATT_BLOCK ? nk - j0 : ATT_BLOCK;
-		float bm = -INFINITY;
-
-		for (int jj = 0; jj < n; jj++) {
-			s[jj] = dotf(q, k + (j0 + jj) * kstride, HS) * scale;
-			bm = s[jj] > bm ? s[jj] : bm;
-		}
-		float mnew = bm > m ? bm : m;
-		float corr = expf(m - mnew); /* 0 on the first block */
-
-		l *= corr;
-		for (int jj = 0; jj < n; jj++) {
-			float p = expf(s[jj] - mnew);
-
-			l += p;
-			axpby(o, jj == 0 ? corr : 1.0f, p, v + (j0 + jj) * kstride, HS);
-		}
-		m = mnew;
+	for (int jj = 0; jj < n; jj++) {
+		dot4(a, rows, k + jj * kstride, HS);
+		for (int r = 0; r < ATT_QT; r++)
+			s[r][jj] = a[r] * scale;
 	}
-	if (nk == 0)
-		return -INFINITY;
-	float inv = 1.0f / l;
-	for (int i = 0; i < HS; i++)
-		o[i] *= inv;
-	return m + logf(l);
+}
+
+/* Folds one block of n scores s (n) with values v[0, n) (kstride apart) into
+ * a row's state and its unnormalised output o (HS). */
+static void online_update(float *o, struct row_state *st, const float *s, const float *v,
+			  size_t kstride, int n, int HS)
+{
+	float bm = -INFINITY;
+
+	if (n <= 0)
+		return;
+	for (int jj = 0; jj < n; jj++)
+		bm = s[jj] > bm ? s[jj] : bm;
+	float mnew = bm > st->m ? bm : st->m;
+	float corr = expf(st->m - mnew); /* 0 on the row's first block */
+
+	st->l *= corr;
+	for (int jj = 0; jj < n; jj++) {
+		float p = expf(s[jj] - mnew);
+
+		st->l += p;
+		axpby(o, jj == 0 ? corr : 1.0f, p, v + jj * kstride, HS);
+	}
+	st->m = mnew;
+}
+
+/* nr consecutive query rows of one head: row r (q and o rows qstride apart)
+ * sees keys [0, nk[r]) of k, v (kstride apart). Writes o and, if lse is not
+ * NULL, lse[r] (-inf and o = 0 for a row that sees no key). */
+static void attn_tile(float *o, float *lse, const float *q, size_t qstride, const float *k,
+		      const float *v, size_t kstride, const int *nk, int nr, int HS, float scale)
+{
+	float s[ATT_QT][ATT_BLOCK];
+	struct row_state st[ATT_QT];
+	const float *rows[ATT_QT];
+	int maxnk = 0;
+
+	for (int r = 0; r < ATT_QT; r++) /* a short tile repeats row 0, unused */
+		rows[r] = q + (r < nr ? r : 0) * qstride;
+	for (int r = 0; r < nr; r++) {
+		st[r].m = -INFINITY, st[r].l = 0.0f;
+		maxnk = nk[r] > maxnk ? nk[r] : maxnk;
+		for (int i = 0; i < HS; i++)
+			o[r * qstride + i] = 0.0f;
+	}
+	for (int j0 = 0; j0 < maxnk; j0 += ATT_BLOCK) {
+		int n = maxnk - j0 < ATT_BLOCK ? maxnk - j0 : ATT_BLOCK;
+
+		tile_scores(s, rows, k + j0 * kstride, kstride, n, HS, scale);
+		for (int r = 0; r < nr; r++)
+			online_update(o + r * qstride, &st[r], s[r], v + j0 * kstride, kstride,
+				      nk[r] - j0 < n ? nk[r] - j0 : n, HS);
+	}
+	for (int r = 0; r < nr; r++) {
+		float inv = nk[r] > 0 ? 1.0f / st[r].l : 0.0f;
+
+		for (int i = 0; i < HS; i++)
+			o[r * qstride + i] *= inv;
+		if (lse)
+			lse[r] = nk[r] > 0 ? st[r].m + logf(st[r].l) : -INFINITY;
+	}
 }
 
 /* out, q (B,T,NH,HS); k, v (B,Tcap,NKV,HS) valid in [0,Tk); lse (B,NH,T) or
- * NULL; key_len (B) or NULL. One task per (b, h, t) query row. */
+ * NULL; key_len (B) or NULL. One task per tile of ATT_QT consecutive query
+ * rows of one (b, h). */
 void cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
 			   const int *key_len, int causal, int B, int T, int Tk, int Tcap, int NH,
 			   int NKV, int HS)
 {
-	long rows = (long)B * NH * T;
-	int group = NH / NKV;
-	size_t kstride = (size_t)NKV * HS;
+	int ntile = (T + ATT_QT - 1) / ATT_QT, group = NH / NKV;
+	long tasks = (long)B * NH * ntile;
+	size_t kstride = (size_t)NKV * HS, qstride = (size_t)NH * HS;
 	float scale = 1.0f / sqrtf((float)HS);
 
-#pragma omp parallel for schedule(dynamic, 8) if (rows >= ATT_PAR_MIN)
-	for (long r = 0; r < rows; r++) {
-		int t = (int)(r % T), h = (int)(r / T % NH), b = (int)(r / T / NH);
-		size_t qoff = (((size_t)b * T + t) * NH + h) * HS;
+#pragma omp parallel for schedule(dynamic, 2) if ((long)B * NH * T >= ATT_PAR_MIN)
+	for (long r = 0; r < tasks; r++) {
+		int h = (int)(r / ntile % NH), b = (int)(r / ntile / NH);
+		int t0 = (int)(r % ntile) * ATT_QT, nr = T - t0 < ATT_QT ? T - t0 : ATT_QT;
+		size_t qoff = (((size_t)b * T + t0) * NH + h) * HS;
 		size_t koff = (size_t)b * Tcap * kstride + (size_t)(h / group) * HS;
-		int nk = visible_keys(b, t, key_len, causal, T, Tk);
-		float l =
-			attn_row(out + qoff, q + qoff, k + koff, v + koff, nk, kstride, HS, scale);
+		int nk[ATT_QT];
 
-		if (lse)
-			lse[((size_t)b * NH + h) * T + t] = l;
+		for (int i = 0; i < nr; i++)
+			nk[i] = visible_keys(b, t0 + i, key_len, causal, T, Tk);
+		attn_tile(out + qoff, lse ? lse + ((size_t)b * NH + h) * T + t0 : NULL, q + qoff,
+			  qstride, k + koff, v + koff, kstride, nk, nr, HS, scale);
 	}
 }
 
@@ -123,60 +197,99 @@ struct attn_dims {
 	float scale;
 };
 
+/* A tile of ATT_QT consecutive query rows of one (b, h) for backward: row
+ * pointers, D = rowsum(dout * out), lse and visible keys per row. Rows past
+ * T repeat the first row with no visible key, so they contribute nothing. */
+struct qtile {
+	const float *q[ATT_QT], *g[ATT_QT];
+	float *dq[ATT_QT];
+	float D[ATT_QT], L[ATT_QT];
+	int nk[ATT_QT], maxnk;
+};
+
+static void qtile_init(struct qtile *qt, float *dq, const float *dout, const float *q,
+		       const float *out, const float *lse, const struct attn_dims *d, int b, int h,
+		       int t0)
+{
+	qt->maxnk = 0;
+	for (int r = 0; r < ATT_QT; r++) {
+		int t = t0 + r < d->T ? t0 + r : t0;
+		size_t off = (((size_t)b * d->T + t) * d->NH + h) * d->HS;
+
+		qt->q[r] = q + off, qt->g[r] = dout + off;
+		qt->dq[r] = dq ? dq + off : NULL;
+		qt->D[r] = dotf(dout + off, out + off, d->HS);
+		qt->L[r] = lse[((size_t)b * d->NH + h) * d->T + t];
+		qt->nk[r] = t0 + r >= d->T ? 0 : d->causal ? t + 1 : d->T;
+		qt->maxnk = qt->nk[r] > qt->maxnk ? qt->nk[r] : qt->maxnk;
+	}
+}
+
+/* For key j (rows kj of k, vj of v): p[r] = exp(s - lse) and
+ * ds[r] = p * (dP - D) * scale for each row of the tile, 0 where the row
+ * does not see key j. */
+static void qtile_coeffs(float *p, float *ds, const struct qtile *qt, const float *kj,
+			 const float *vj, int j, int HS, float scale)
+{
+	float s[ATT_QT], dp[ATT_QT];
+
+	dot4(s, qt->q, kj, HS);
+	dot4(dp, qt->g, vj, HS);
+	for (int r = 0; r < ATT_QT; r++) {
+		int sees = j < qt->nk[r];
+
+		p[r] = sees ? expf(s[r] * scale - qt->L[r]) : 0.0f;
+		ds[r] = sees ? p[r] * (dp[r] - qt->D[r]) * scale : 0.0f;
+	}
+}
+
 /* dk, dv rows [j0, j1) of kv head kvh, batch b: accumulates over every query
- * head of the group and every query row that sees those keys. */
+ * head of the group and every query tile that sees those keys. */
 static void attn_dkdv_block(float *dk, float *dv, const float *dout, const float *q, const float *k,
 			    const float *v, const float *out, const float *lse,
 			    const struct attn_dims *d, int b, int kvh, int j0, int j1)
 {
-	int T = d->T, NH = d->NH, HS = d->HS, group = NH / d->NKV;
-	size_t kstride = (size_t)d->NKV * HS, qstride = (size_t)NH * HS;
-	size_t kbase = (size_t)b * T * kstride + (size_t)kvh * HS;
+	int group = d->NH / d->NKV;
+	size_t kstride = (size_t)d->NKV * d->HS;
+	size_t kbase = (size_t)b * d->T * kstride + (size_t)kvh * d->HS;
+	struct qtile qt;
+	float p[ATT_QT], ds[ATT_QT];
 
-	for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-		size_t qbase = (size_t)b * T * qstride + (size_t)h * HS;
-
-		for (int t = d->causal ? j0 : 0; t < T; t++) {
-			const float *qt = q + qbase + t * qstride,
-				    *dor = dout + qbase + t * qstride;
-			float D = dotf(dor, out + qbase + t * qstride, HS);
-			float L = lse[((size_t)b * NH + h) * T + t];
-			int jend = d->causal && t + 1 < j1 ? t + 1 : j1;
-
-			for (int j = j0; j < jend; j++) {
+	for (int h = kvh * group; h < (kvh + 1) * group; h++)
+		for (int t0 = d->causal ? j0 / ATT_QT * ATT_QT : 0; t0 < d->T; t0 += ATT_QT) {
+			qtile_init(&qt, NULL, dout, q, out, lse, d, b, h, t0);
+			for (int j = j0; j < j1 && j < qt.maxnk; j++) {
 				size_t kj = kbase + j * kstride;
-				float p = expf(dotf(qt, k + kj, HS) * d->scale - L);
-				float ds = p * (dotf(dor, v + kj, HS) - D) * d->scale;
 
+				qtile_coeffs(p, ds, &qt, k + kj, v + kj, j, d->HS, d->scale);
 				if (dv)
-					axpby(dv + kj, 1.0f, p, dor, HS);
+					axpy4(dv + kj, p, qt.g, d->HS);
 				if (dk)
-					axpby(dk + kj, 1.0f, ds, qt, HS);
+					axpy4(dk + kj, ds, qt.q, d->HS);
 			}
 		}
-	}
 }
 
-/* dq row t of head h, batch b: dq += scale * sum_j dS_j k_j. */
-static void attn_dq_row(float *dq, const float *dout, const float *q, const float *k,
-			const float *v, const float *out, const float *lse,
-			const struct attn_dims *d, int b, int h, int t)
+/* dq of the query tile starting at row t0 of head h, batch b:
+ * dq += scale * sum_j dS_j k_j over each row's visible keys. */
+static void attn_dq_tile(float *dq, const float *dout, const float *q, const float *k,
+			 const float *v, const float *out, const float *lse,
+			 const struct attn_dims *d, int b, int h, int t0)
 {
-	int T = d->T, NH = d->NH, HS = d->HS;
-	size_t kstride = (size_t)d->NKV * HS;
-	size_t qoff = (((size_t)b * T + t) * NH + h) * HS;
-	size_t kbase = (size_t)b * T * kstride + (size_t)(h / (NH / d->NKV)) * HS;
-	const float *qt = q + qoff, *dor = dout + qoff;
-	float D = dotf(dor, out + qoff, HS);
-	float L = lse[((size_t)b * NH + h) * T + t];
-	int nk = d->causal ? t + 1 : T;
+	size_t kstride = (size_t)d->NKV * d->HS;
+	size_t kbase = (size_t)b * d->T * kstride + (size_t)(h / (d->NH / d->NKV)) * d->HS;
+	int nr = d->T - t0 < ATT_QT ? d->T - t0 : ATT_QT;
+	struct qtile qt;
+	float p[ATT_QT], ds[ATT_QT];
 
-	for (int j = 0; j < nk; j++) {
+	qtile_init(&qt, dq, dout, q, out, lse, d, b, h, t0);
+	for (int j = 0; j < qt.maxnk; j++) {
 		size_t kj = kbase + j * kstride;
-		float p = expf(dotf(qt, k + kj, HS) * d->scale - L);
-		float ds = p * (dotf(dor, v + kj, HS) - D) * d->scale;
 
-		axpby(dq + qoff, 1.0f, ds, k + kj, HS);
+		qtile_coeffs(p, ds, &qt, k + kj, v + kj, j, d->HS, d->scale);
+		for (int r = 0; r < nr; r++)
+			if (j < qt.nk[r])
+				axpby(qt.dq[r], 1.0f, ds[r], k + kj, d->HS);
 	}
 }
 
@@ -201,9 +314,11 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
 		}
 	}
 	if (dq) {
-#pragma omp parallel for schedule(dynamic, 8) if (rows >= ATT_PAR_MIN)
-		for (long r = 0; r < rows; r++)
-			attn_dq_row(dq, dout, q, k, v, out, lse, &d, (int)(r / T / NH),
-				    (int)(r / T % NH), (int)(r % T));
+		int ntile = (T + ATT_QT - 1) / ATT_QT;
+
+#pragma omp parallel for schedule(dynamic, 2) if (rows >= ATT_PAR_MIN)
+		for (long r = 0; r < (long)B * NH * ntile; r++)
+			attn_dq_tile(dq, dout, q, k, v, out, lse, &d, (int)(r / ntile / NH),
+				     (int)(r / ntile % NH), (int)(r % ntile) * ATT_QT);
 	}
 }

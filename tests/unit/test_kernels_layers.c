@@ -96,7 +96,7 @@ static void test_embedding_forward_adds_token_and_position_rows(void **state)
 /* repeated tokens and positions shared across the batch must all add up */
 static void test_embedding_backward_accumulates_repeated_tokens(void **state)
 {
-	enum { B = 3, T = 40, C = 70, V = 5, MAXT = 50, POS0 = 7 };
+	enum { B = 3, T = 40, C = 300, V = 5, MAXT = 50, POS0 = 7 }; /* threaded, 10 blocks */
 	int tokens[B * T];
 	float *dout = kc_rnd_array(B * T * C, 9, 1.0f);
 	float *dwte = kc_rnd_array(V * C, 10, 1.0f), *dwpe = kc_rnd_array(MAXT * C, 11, 1.0f);
@@ -303,22 +303,28 @@ static void ref_rope(double *out, const float *x, int B, int T, int H, int HS, i
 				}
 }
 
-static void test_rope_forward_rotates_half_pairs(void **state)
+static void check_rope_forward(int B, int T, int H, int HS, int pos0)
 {
-	enum { B = 2, T = 9, H = 3, HS = 16, POS0 = 150 };
-	size_t n = B * T * H * HS;
+	size_t n = (size_t)B * T * H * HS;
 	float *x = kc_rnd_array(n, 22, 1.0f), *out = kc_falloc(n);
 	double *ref = kc_dalloc(n);
 
-	(void)state;
-	ref_rope(ref, x, B, T, H, HS, POS0, 10000.0, 0);
-	cpu_rope_forward(out, x, B, T, H, HS, POS0, 10000.0f);
+	ref_rope(ref, x, B, T, H, HS, pos0, 10000.0, 0);
+	cpu_rope_forward(out, x, B, T, H, HS, pos0, 10000.0f);
 	/* the fp32 angle pos * inv_freq (as HF computes it) is off by up to
-	 * pos * 2^-24 rad from the exact one: 1e-5 at position 158 */
+	 * pos * 2^-24 rad from the exact one, plus fp32 inv_freq: 3e-5 covers
+	 * positions below 200 */
 	kc_check("out", out, ref, n, 3e-5, 1e-5);
-	cpu_rope_forward(x, x, B, T, H, HS, POS0, 10000.0f);
+	cpu_rope_forward(x, x, B, T, H, HS, pos0, 10000.0f);
 	kc_check("in-place out", x, ref, n, 3e-5, 1e-5);
 	free(ref), free(out), free(x);
+}
+
+static void test_rope_forward_rotates_half_pairs(void **state)
+{
+	(void)state;
+	check_rope_forward(2, 9, 3, 16, 150);
+	check_rope_forward(1, 30, 2, 260, 0); /* 130 pairs: three cos/sin chunks, threaded */
 }
 
 /* backward is the inverse rotation, accumulated */
@@ -434,7 +440,7 @@ static double ref_softmax(double *p, const float *x, int V)
 
 static void test_softmax_rows_match_naive_and_survive_large_logits(void **state)
 {
-	enum { N = 7, V = 1003 };
+	enum { N = 7, V = 5003 }; /* N*V above the threading threshold */
 	float *x = kc_rnd_array(N * V, 33, 10.0f), *out = kc_falloc(N * V);
 	double *ref = kc_dalloc(N * V);
 
@@ -450,16 +456,15 @@ static void test_softmax_rows_match_naive_and_survive_large_logits(void **state)
 	free(ref), free(out), free(x);
 }
 
-static void test_crossentropy_matches_naive_and_skips_ignored_rows(void **state)
+static void check_crossentropy(const int *targets, int N, int V, int want_count)
 {
-	enum { N = 6, V = 50 };
-	const int targets[N] = {3, -100, 49, 0, -100, 7};
-	float *x = kc_rnd_array(N * V, 34, 8.0f), *d = kc_rnd_array(N * V, 35, 1.0f);
-	float losses[N];
-	double rl[N], *rd = kc_dalloc(N * V), *p = kc_dalloc(V);
+	float *x = kc_rnd_array((size_t)N * V, 34, 8.0f),
+	      *d = kc_rnd_array((size_t)N * V, 35, 1.0f);
+	float *losses = kc_falloc((size_t)N);
+	double *rl = kc_dalloc((size_t)N), *rd = kc_dalloc((size_t)N * V),
+	       *p = kc_dalloc((size_t)V);
 	const float dloss = 0.25f;
 
-	(void)state;
 	for (int n = 0; n < N; n++) {
 		rl[n] = 0.0;
 		if (targets[n] == -100)
@@ -469,19 +474,32 @@ static void test_crossentropy_matches_naive_and_skips_ignored_rows(void **state)
 			rd[n * V + i] = (p[i] - (i == targets[n])) * dloss;
 	}
 	assert_int_equal(
-		cpu_crossentropy_forward_backward(d, losses, x, targets, N, V, -100, dloss), 4);
+		cpu_crossentropy_forward_backward(d, losses, x, targets, N, V, -100, dloss),
+		want_count);
 	kc_check("loss", losses, rl, N, 1e-6, 1e-5);
-	kc_check("dlogits", d, rd, N * V, 1e-7, 1e-5); /* ignored rows: exactly 0 */
-	for (int i = 0; i < N * V; i++)
+	kc_check("dlogits", d, rd, (size_t)N * V, 1e-7, 1e-5); /* ignored rows: exactly 0 */
+	for (size_t i = 0; i < (size_t)N * V; i++)
 		d[i] = NAN;
 	assert_int_equal(
-		cpu_crossentropy_forward_backward(NULL, losses, x, targets, N, V, -100, dloss), 4);
+		cpu_crossentropy_forward_backward(NULL, losses, x, targets, N, V, -100, dloss),
+		want_count);
 	kc_check("loss without grad", losses, rl, N, 1e-6, 1e-5);
 	assert_int_equal(
-		cpu_crossentropy_forward_backward(x, losses, x, targets, N, V, -100, dloss), 4);
-	kc_check("in-place dlogits", x, rd, N * V, 1e-7, 1e-5);
+		cpu_crossentropy_forward_backward(x, losses, x, targets, N, V, -100, dloss),
+		want_count);
+	kc_check("in-place dlogits", x, rd, (size_t)N * V, 1e-7, 1e-5);
 	kc_check("in-place loss", losses, rl, N, 1e-6, 1e-5);
-	free(p), free(rd), free(d), free(x);
+	free(p), free(rd), free(rl), free(losses), free(d), free(x);
+}
+
+static void test_crossentropy_matches_naive_and_skips_ignored_rows(void **state)
+{
+	const int targets[6] = {3, -100, 49, 0, -100, 7};
+	const int many[8] = {4999, 0, -100, 17, 2500, -100, -100, 1};
+
+	(void)state;
+	check_crossentropy(targets, 6, 50, 4);
+	check_crossentropy(many, 8, 5000, 5); /* threaded: the count is a reduction */
 }
 
 static void test_crossentropy_loss_is_finite_for_large_logits(void **state)
