@@ -236,8 +236,10 @@ static void qtile_coeffs(float *p, float *ds, const struct qtile *qt, const floa
 	dot4(s, qt->q, kj, HS);
 	dot4(dp, qt->g, vj, HS);
 	for (int r = 0; r < ATT_QT; r++) {
-		p[r] = j < qt->nk[r] ? expf(s[r] * scale - qt->L[r]) : 0.0f;
-		ds[r] = p[r] * (dp[r] - qt->D[r]) * scale;
+		int sees = j < qt->nk[r];
+
+		p[r] = sees ? expf(s[r] * scale - qt->L[r]) : 0.0f;
+		ds[r] = sees ? p[r] * (dp[r] - qt->D[r]) * scale : 0.0f;
 	}
 }
 

@@ -27,9 +27,11 @@ void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *in
 		float *o = out + (size_t)n * C;
 		double sum = 0.0, var = 0.0;
 
+#pragma omp simd reduction(+ : sum)
 		for (int c = 0; c < C; c++)
 			sum += x[c];
 		double mu = sum / C;
+#pragma omp simd reduction(+ : var)
 		for (int c = 0; c < C; c++)
 			var += (x[c] - mu) * (x[c] - mu);
 		float m = (float)mu;
@@ -57,6 +59,7 @@ static void layernorm_dinp(float *dinp, const float *dout, const float *inp, con
 		float m = mean[n], r = rstd[n];
 		double gsum = 0.0, gxsum = 0.0;
 
+#pragma omp simd reduction(+ : gsum, gxsum)
 		for (int c = 0; c < C; c++) {
 			float g = weight[c] * d[c];
 

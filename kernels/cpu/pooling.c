@@ -10,6 +10,9 @@
 #include <math.h>
 #include <stddef.h>
 
+/* below this many input elements the kernel runs on one thread */
+#define POOL_PAR_MIN (1L << 16)
+
 /* out (C) /= max(||out||, 1e-12), the norm summed in double */
 static void l2_normalize(float *o, int C)
 {
@@ -29,7 +32,7 @@ static void l2_normalize(float *o, int C)
 void cpu_mean_pool_forward(float *out, const float *inp, const int *lengths, int B, int T, int C,
 			   int normalize)
 {
-#pragma omp parallel for if ((long)B * T * C >= (1L << 16))
+#pragma omp parallel for if ((long)B * T * C >= POOL_PAR_MIN)
 	for (int b = 0; b < B; b++) {
 		int len = lengths ? lengths[b] : T;
 		float *o = out + (size_t)b * C;

@@ -26,6 +26,7 @@ void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float 
 		float *o = out + (size_t)n * C;
 		double ss = 0.0;
 
+#pragma omp simd reduction(+ : ss)
 		for (int c = 0; c < C; c++)
 			ss += (double)x[c] * x[c];
 		float var = (float)(ss / C);
@@ -50,6 +51,7 @@ static void rmsnorm_dinp(float *dinp, const float *dout, const float *inp, const
 		float r = rstd[n];
 		double gx = 0.0;
 
+#pragma omp simd reduction(+ : gx)
 		for (int c = 0; c < C; c++)
 			gx += (double)weight[c] * d[c] * x[c];
 		float k = (float)(gx / C * r * r * r);

@@ -440,7 +440,7 @@ static double ref_softmax(double *p, const float *x, int V)
 
 static void test_softmax_rows_match_naive_and_survive_large_logits(void **state)
 {
-	enum { N = 7, V = 1003 };
+	enum { N = 7, V = 5003 }; /* N*V above the threading threshold */
 	float *x = kc_rnd_array(N * V, 33, 10.0f), *out = kc_falloc(N * V);
 	double *ref = kc_dalloc(N * V);
 
@@ -456,16 +456,15 @@ static void test_softmax_rows_match_naive_and_survive_large_logits(void **state)
 	free(ref), free(out), free(x);
 }
 
-static void test_crossentropy_matches_naive_and_skips_ignored_rows(void **state)
+static void check_crossentropy(const int *targets, int N, int V, int want_count)
 {
-	enum { N = 6, V = 50 };
-	const int targets[N] = {3, -100, 49, 0, -100, 7};
-	float *x = kc_rnd_array(N * V, 34, 8.0f), *d = kc_rnd_array(N * V, 35, 1.0f);
-	float losses[N];
-	double rl[N], *rd = kc_dalloc(N * V), *p = kc_dalloc(V);
+	float *x = kc_rnd_array((size_t)N * V, 34, 8.0f),
+	      *d = kc_rnd_array((size_t)N * V, 35, 1.0f);
+	float *losses = kc_falloc((size_t)N);
+	double *rl = kc_dalloc((size_t)N), *rd = kc_dalloc((size_t)N * V),
+	       *p = kc_dalloc((size_t)V);
 	const float dloss = 0.25f;
 
-	(void)state;
 	for (int n = 0; n < N; n++) {
 		rl[n] = 0.0;
 		if (targets[n] == -100)
@@ -475,19 +474,32 @@ static void test_crossentropy_matches_naive_and_skips_ignored_rows(void **state)
 			rd[n * V + i] = (p[i] - (i == targets[n])) * dloss;
 	}
 	assert_int_equal(
-		cpu_crossentropy_forward_backward(d, losses, x, targets, N, V, -100, dloss), 4);
+		cpu_crossentropy_forward_backward(d, losses, x, targets, N, V, -100, dloss),
+		want_count);
 	kc_check("loss", losses, rl, N, 1e-6, 1e-5);
-	kc_check("dlogits", d, rd, N * V, 1e-7, 1e-5); /* ignored rows: exactly 0 */
-	for (int i = 0; i < N * V; i++)
+	kc_check("dlogits", d, rd, (size_t)N * V, 1e-7, 1e-5); /* ignored rows: exactly 0 */
+	for (size_t i = 0; i < (size_t)N * V; i++)
 		d[i] = NAN;
 	assert_int_equal(
-		cpu_crossentropy_forward_backward(NULL, losses, x, targets, N, V, -100, dloss), 4);
+		cpu_crossentropy_forward_backward(NULL, losses, x, targets, N, V, -100, dloss),
+		want_count);
 	kc_check("loss without grad", losses, rl, N, 1e-6, 1e-5);
 	assert_int_equal(
-		cpu_crossentropy_forward_backward(x, losses, x, targets, N, V, -100, dloss), 4);
-	kc_check("in-place dlogits", x, rd, N * V, 1e-7, 1e-5);
+		cpu_crossentropy_forward_backward(x, losses, x, targets, N, V, -100, dloss),
+		want_count);
+	kc_check("in-place dlogits", x, rd, (size_t)N * V, 1e-7, 1e-5);
 	kc_check("in-place loss", losses, rl, N, 1e-6, 1e-5);
-	free(p), free(rd), free(d), free(x);
+	free(p), free(rd), free(rl), free(losses), free(d), free(x);
+}
+
+static void test_crossentropy_matches_naive_and_skips_ignored_rows(void **state)
+{
+	const int targets[6] = {3, -100, 49, 0, -100, 7};
+	const int many[8] = {4999, 0, -100, 17, 2500, -100, -100, 1};
+
+	(void)state;
+	check_crossentropy(targets, 6, 50, 4);
+	check_crossentropy(many, 8, 5000, 5); /* threaded: the count is a reduction */
 }
 
 static void test_crossentropy_loss_is_finite_for_large_logits(void **state)
