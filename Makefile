@@ -57,7 +57,7 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube bench-operator test-lua golden
+	bench-kube bench-operator test-lua golden fuzz-tokenizer
 
 all: $(BINARIES) $(TOOLS) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -154,6 +154,10 @@ golden: ## regenerate the reference outputs under tests/golden/ with the referen
 	@scripts/deps.sh golden
 	@for g in tests/golden/*/make_reference.py; do \
 		echo "golden: $$g"; build/golden-venv/bin/python $$g || exit 1; done
+
+FUZZ_SECONDS ?= 600
+fuzz-tokenizer: ## fuzz the tokenizer loaders and encoder, FUZZ_SECONDS (600) per harness; needs clang
+	@scripts/fuzz.sh tokenizer $(FUZZ_SECONDS)
 
 test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
 	$(CUDA_TEST)

@@ -810,7 +810,8 @@ static llm_err bert_setup(llm_tok *t, bool lowercase)
 			err = add_added(t, specials[i], strlen(specials[i]), id, true);
 	if (err)
 		return err;
-	qsort(t->added, t->n_added, sizeof(*t->added), added_cmp);
+	if (t->n_added)
+		qsort(t->added, t->n_added, sizeof(*t->added), added_cmp);
 	if (!llm_tok_map_get(&t->vocab, "[UNK]", 5, &t->unk_id) ||
 	    !llm_tok_map_get(&t->vocab, "[CLS]", 5, &cls) ||
 	    !llm_tok_map_get(&t->vocab, "[SEP]", 5, &sep))

@@ -378,10 +378,10 @@ static void word_free(struct bpe_word *w)
 static llm_err push_pair(const llm_tok *t, const struct bpe_word *w, struct bpe_heap *h,
 			 int32_t pos)
 {
-	int32_t nx = w->next[pos];
 	const struct tok_merge_slot *m;
+	int32_t nx;
 
-	if (pos < 0 || nx >= (int32_t)w->n)
+	if (pos < 0 || (nx = w->next[pos]) >= (int32_t)w->n)
 		return LLM_OK;
 	m = merges_get(&t->merges, w->id[pos], w->id[nx]);
 	if (!m)
