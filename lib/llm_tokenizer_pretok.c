@@ -188,7 +188,7 @@ static size_t contraction(const uint32_t *c, size_t n, size_t i, bool fold)
 	a = c[i + 1];
 	b = i + 2 < n ? c[i + 2] : 0;
 	if (fold) {
-		a = a == 0x17F ? 's' : (a >= 'A' && a <= 'Z' ? a + 32 : a);
+		a = a >= 'A' && a <= 'Z' ? a + 32 : a; /* ASCII only: HF does not fold U+017F */
 		b = b >= 'A' && b <= 'Z' ? b + 32 : b;
 	}
 	if (a == 's' || a == 't' || a == 'm' || a == 'd')
