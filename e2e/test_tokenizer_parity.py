@@ -115,7 +115,8 @@ def c_dump(docs_file, args, special):
     cmd = [str(TOK_DUMP)] + (["--special"] if special else []) + [str(a) for a in args]
     with open(docs_file, "rb") as f:
         out = subprocess.run(cmd, stdin=f, capture_output=True, check=True, timeout=120)
-    return [json.loads(line) for line in out.stdout.decode().splitlines()]
+    # split on "\n" only: decoded text may hold U+2028 or U+0085, which splitlines() cuts at
+    return [json.loads(line) for line in out.stdout.split(b"\n") if line]
 
 
 def check_parity(name, hf, corpus, docs_file, args, special=False, round_trip=True):
