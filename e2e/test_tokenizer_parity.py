@@ -102,28 +102,32 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def docs_file(corpus, tmp_path_factory):
-    path = tmp_path_factory.mktemp("corpus") / "docs.bin"
-    with open(path, "wb") as f:
-        for d in corpus:
-            b = d.encode()
-            f.write(b"%d\n" % len(b) + b)
-    return path
+    return write_docs(tmp_path_factory.mktemp("corpus") / "docs.bin", corpus)
 
 
-def c_dump(docs_file, args, special):
+def c_dump(docs_file, args, special, keep_special=False):
     assert TOK_DUMP.exists(), f"{TOK_DUMP} is missing: run `make all`"
-    cmd = [str(TOK_DUMP)] + (["--special"] if special else []) + [str(a) for a in args]
+    cmd = [str(TOK_DUMP)] + (["--special"] if special else []) + \
+        (["--keep-special"] if keep_special else []) + [str(a) for a in args]
     with open(docs_file, "rb") as f:
         out = subprocess.run(cmd, stdin=f, capture_output=True, check=True, timeout=120)
     # split on "\n" only: decoded text may hold U+2028 or U+0085, which splitlines() cuts at
     return [json.loads(line) for line in out.stdout.split(b"\n") if line]
 
 
-def check_parity(name, hf, corpus, docs_file, args, special=False, round_trip=True):
-    ours = c_dump(docs_file, args, special)
+def write_docs(path, docs):
+    with open(path, "wb") as f:
+        for d in docs:
+            f.write(b"%d\n" % len(d.encode()) + d.encode())
+    return path
+
+
+def check_parity(name, hf, corpus, docs_file, args, special=False, round_trip=True,
+                 keep_special=False):
+    ours = c_dump(docs_file, args, special, keep_special)
     assert len(ours) == len(corpus), f"{name}: tok_dump printed {len(ours)} documents"
     encs = hf.encode_batch(corpus, add_special_tokens=special)
-    hf_dec = hf.decode_batch([e.ids for e in encs], skip_special_tokens=True)
+    hf_dec = hf.decode_batch([e.ids for e in encs], skip_special_tokens=not keep_special)
     ntok = 0
     for i, (doc, enc, mine, dec) in enumerate(zip(corpus, encs, ours, hf_dec)):
         ntok += len(enc.ids)
@@ -187,8 +191,11 @@ def train_sentencepiece_bpe(corpus, path, metaspace):
 def test_sentencepiece_bpe(corpus, docs_file, tmp_path, metaspace):
     path = tmp_path / "tokenizer.json"
     hf = train_sentencepiece_bpe(corpus, path, metaspace)
-    check_parity(f"sentencepiece-bpe-{'metaspace' if metaspace else 'prepend'}", hf, corpus,
-                 docs_file, [path], special=True, round_trip=not metaspace)
+    name = f"sentencepiece-bpe-{'metaspace' if metaspace else 'prepend'}"
+    check_parity(name, hf, corpus, docs_file, [path], special=True, round_trip=not metaspace)
+    docs = corpus[:100] + ["a<s>b", " <s> </s>x"]
+    check_parity(name + " keeping <s>", hf, docs, write_docs(tmp_path / "docs.bin", docs), [path],
+                 special=True, round_trip=False, keep_special=True)
 
 
 def test_wordpiece_trained(corpus, docs_file, tmp_path):
@@ -230,24 +237,33 @@ def test_llama3_style_bpe(corpus, docs_file, tmp_path):
         special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
     tok.save(str(tmp_path / "tokenizer.json"))
     hf = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
-    docs = corpus + ["a<|end_of_text|>b <tool> c", "<tool><tool>", "x <|begin_of_text|>"]
-    special_docs = tmp_path / "docs.bin"
-    with open(special_docs, "wb") as f:
-        for d in docs:
-            f.write(b"%d\n" % len(d.encode()) + d.encode())
-    check_parity("llama3-style", hf, docs[:len(corpus)], docs_file, [tmp_path / "tokenizer.json"],
+    check_parity("llama3-style", hf, corpus, docs_file, [tmp_path / "tokenizer.json"],
                  special=True)
-    check_parity("llama3-style added tokens", hf, docs[len(corpus):], _tail(special_docs, len(corpus)),
-                 [tmp_path / "tokenizer.json"], special=True, round_trip=False)
+    docs = ["a<|end_of_text|>b <tool> c", "<tool><tool>", "x <|begin_of_text|>"]
+    for keep in (False, True):
+        check_parity("llama3-style added tokens", hf, docs,
+                     write_docs(tmp_path / "special.bin", docs), [tmp_path / "tokenizer.json"],
+                     special=True, round_trip=False, keep_special=keep)
 
 
-def _tail(path, skip):
-    """A copy of a docs file without its first skip documents."""
-    data = path.read_bytes()
-    pos = 0
-    for _ in range(skip):
-        nl = data.index(b"\n", pos)
-        pos = nl + 1 + int(data[pos:nl])
-    out = path.with_suffix(".tail")
-    out.write_bytes(data[pos:])
-    return out
+def test_added_tokens_normalized_and_stripped(corpus, tmp_path):
+    """Added tokens in all-MiniLM-L6-v2: normalised ones are matched after
+    lowercasing and accent stripping; lstrip/rstrip swallow whitespace."""
+    hf = Tokenizer.from_file(str(MINILM / "tokenizer.json"))
+    hf.no_truncation()
+    hf.no_padding()
+    hf.add_tokens([AddedToken("HeLLo", normalized=True), AddedToken("wörld", normalized=True),
+                   AddedToken("[X]", normalized=False, lstrip=True, rstrip=True)])
+    hf.save(str(tmp_path / "tokenizer.json"))
+    rng = random.Random(5)
+    docs = []
+    for d in corpus[:150]:
+        words = d.split(" ")
+        for _ in range(5):
+            words.insert(rng.randrange(len(words) + 1),
+                         rng.choice(["HeLLo", "hello", "WÖRLD", " [X] ", "[X]", "\t[X]\n"]))
+        docs.append(" ".join(words))
+    for keep in (False, True):
+        check_parity("all-MiniLM-L6-v2 added tokens", hf, docs,
+                     write_docs(tmp_path / "docs.bin", docs), [tmp_path / "tokenizer.json"],
+                     special=True, round_trip=False, keep_special=keep)

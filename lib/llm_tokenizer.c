@@ -86,10 +86,10 @@ static const struct tok_added *added_at(const llm_tok *t, const char *s, size_t 
 	for (size_t k = 0; k < t->n_added; k++) {
 		const struct tok_added *a = &t->added[k];
 
-		if (a->normalized != normalized || a->content[0] != s[at] || a->len > n - at ||
-		    memcmp(a->content, s + at, a->len) != 0)
+		if (a->normalized != normalized || !a->match_len || a->match[0] != s[at] ||
+		    a->match_len > n - at || memcmp(a->match, s + at, a->match_len) != 0)
 			continue;
-		if (a->single_word && !single_word_ok(s, n, at, a->len))
+		if (a->single_word && !single_word_ok(s, n, at, a->match_len))
 			continue;
 		return a;
 	}
@@ -131,8 +131,8 @@ static llm_err split_added(const llm_tok *t, const char *s, size_t n, bool norma
 		if (end > start)
 			err = fn(t, s + start, end - start, TOK_NO_ID, first && start == 0, data);
 		if (!err)
-			err = fn(t, s + at, a->len, a->id, false, data);
-		start = at + a->len;
+			err = fn(t, s + at, a->match_len, a->id, false, data);
+		start = at + a->match_len;
 		if (a->rstrip)
 			start = space_fwd(s, n, start);
 		at = start - 1;

@@ -90,6 +90,8 @@ struct tok_dec {
 struct tok_added {
 	char *content;
 	size_t len;
+	char *match; /* what is matched: content, normalised when normalized */
+	size_t match_len;
 	uint32_t id;
 	bool special, lstrip, rstrip, single_word, normalized;
 };

@@ -77,8 +77,11 @@ void llm_tok_destroy(llm_tok *t)
 	free(t->id_len);
 	llm_tok_map_free(&t->vocab);
 	llm_tok_merges_free(&t->merges);
-	for (size_t i = 0; i < t->n_added; i++)
+	for (size_t i = 0; i < t->n_added; i++) {
+		if (t->added[i].match != t->added[i].content)
+			free(t->added[i].match);
 		free(t->added[i].content);
+	}
 	free(t->added);
 	free(t->post_pre);
 	free(t->post_post);
@@ -265,6 +268,8 @@ static llm_err add_added(llm_tok *t, const char *s, size_t len, uint32_t id, boo
 	memcpy(a->content, s, len);
 	a->content[len] = '\0';
 	a->len = len;
+	a->match = a->content;
+	a->match_len = len;
 	a->id = id;
 	a->special = special;
 	t->n_added++;
@@ -687,7 +692,42 @@ static int added_cmp(const void *a, const void *b)
 {
 	const struct tok_added *x = a, *y = b;
 
-	return x->len != y->len ? (x->len < y->len ? 1 : -1) : (x->id > y->id) - (x->id < y->id);
+	if (x->match_len != y->match_len)
+		return x->match_len < y->match_len ? 1 : -1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Normalised added tokens are matched in normalised text: normalise them
+ * with the tokenizer's normalizer, as HF does (their id then decodes to the
+ * normalised form, as in HF). */
+static llm_err normalize_added(llm_tok *t)
+{
+	for (size_t i = 0; i < t->n_added; i++) {
+		struct tok_added *a = &t->added[i];
+		llm_buf b;
+		llm_err err;
+
+		if (!a->normalized || t->n_norm == 0)
+			continue;
+		llm_buf_init(&b, 4 * LLM_TOK_MAX_TOKEN_LEN);
+		err = llm_tok_normalize(t, a->content, a->len, &b);
+		if (err) {
+			llm_buf_free(&b);
+			return err;
+		}
+		a->match_len = b.len;
+		a->match = b.len ? llm_buf_steal(&b) : a->content;
+		llm_buf_free(&b);
+		/* HF decodes such a token to its normalised form too */
+		char *copy = strndup(a->match, a->match_len);
+
+		if (!copy)
+			return llm_fail(LLM_ENOMEM, "%s: out of memory", t->name);
+		free(t->id_str[a->id]);
+		t->id_str[a->id] = copy;
+		t->id_len[a->id] = (uint32_t)a->match_len;
+	}
+	return LLM_OK;
 }
 
 static llm_err load_root(llm_tok *t, const json_t *root)
@@ -707,6 +747,8 @@ static llm_err load_root(llm_tok *t, const json_t *root)
 		err = load_dec(t, json_object_get(root, "decoder"));
 	if (!err)
 		err = load_post(t, json_object_get(root, "post_processor"));
+	if (!err)
+		err = normalize_added(t);
 	if (!err && t->n_added)
 		qsort(t->added, t->n_added, sizeof(*t->added), added_cmp);
 	return err;

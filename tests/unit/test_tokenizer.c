@@ -222,6 +222,23 @@ static void test_added_tokens_are_matched_before_normalisation(void **state)
 	llm_tok_destroy(t);
 }
 
+static void test_normalized_added_tokens_match_normalized_text(void **state)
+{
+	llm_tok *t = load_json(
+		"{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"[UNK]\": 0, \"say\": 1}}, "
+		"\"added_tokens\": [{\"id\": 2, \"content\": \"HeLLo\", \"special\": false, "
+		"\"normalized\": true}], \"normalizer\": {\"type\": \"Lowercase\"}, "
+		"\"pre_tokenizer\": {\"type\": \"WhitespaceSplit\"}}");
+	const uint32_t ids[] = {1, 2};
+
+	(void)state;
+	/* the token is lowercased like the text, and decodes lowercased (as HF) */
+	EXPECT(t, "SAY HELLO", false, 1, 2);
+	EXPECT(t, "sayhello", false, 1, 2); /* matched inside words too */
+	expect_decode(t, ids, 2, false, "say hello");
+	llm_tok_destroy(t);
+}
+
 /* --- pre-tokenizers -------------------------------------------------------- */
 
 #define GPT2_RE                                             \
@@ -511,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_sentencepiece_byte_fallback),
 		cmocka_unit_test(test_unknowns_fuse_only_with_fuse_unk),
 		cmocka_unit_test(test_added_tokens_are_matched_before_normalisation),
+		cmocka_unit_test(test_normalized_added_tokens_match_normalized_text),
 		cmocka_unit_test(test_gpt2_pattern_splits),
 		cmocka_unit_test(test_llama3_pattern_splits),
 		cmocka_unit_test(test_byte_level_alphabet_round_trips),
