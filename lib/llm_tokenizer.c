@@ -122,7 +122,9 @@ static llm_err split_added(const llm_tok *t, const char *s, size_t n, bool norma
 	llm_err err = LLM_OK;
 
 	for (size_t at = 0; at < n && !err; at++) {
-		const struct tok_added *a = t->n_added ? added_at(t, s, n, at, normalized) : NULL;
+		const struct tok_added *a = t->added_first[(unsigned char)s[at]]
+						    ? added_at(t, s, n, at, normalized)
+						    : NULL;
 		size_t end;
 
 		if (!a)
@@ -377,11 +379,13 @@ static llm_err dec_token(const struct tok_dec *d, size_t i, const char *s, size_
 	case DEC_METASPACE:
 		return replace_into(b, s, n, d->a, i == 0 && d->prefix_space ? "" : " ");
 	default: /* DEC_WORDPIECE */
-		if (i != 0 && pl <= n && memcmp(s, d->a, pl) == 0)
-			err = llm_buf_append(b, s + pl, n - pl);
-		else if (i != 0)
-			err = llm_buf_append(b, " ", 1) ? LLM_ENOMEM : llm_buf_append(b, s, n);
-		else
+		if (i != 0 && pl <= n && memcmp(s, d->a, pl) == 0) {
+			s += pl; /* a continuation: glued to the previous token */
+			n -= pl;
+		} else if (i != 0) {
+			err = llm_buf_append(b, " ", 1);
+		}
+		if (!err)
 			err = llm_buf_append(b, s, n);
 		return err || !d->cleanup ? err : wp_cleanup(b);
 	}
@@ -463,16 +467,11 @@ llm_err llm_tok_decode(const llm_tok *t, const uint32_t *ids, size_t n, bool ski
 	}
 	if (!err)
 		err = run_decoders(t, &toks, &out);
-	if (!err)
-		err = llm_buf_append(&out, "", 0);
-	if (!err && !out.data)
-		err = llm_buf_append(&out, "\0", 1), out.len = 0;
 	llm_tok_list_free(&toks);
-	if (err) {
-		llm_buf_free(&out);
-		return err;
-	}
 	*len = out.len;
-	*text = llm_buf_steal(&out);
-	return LLM_OK;
+	*text = err ? NULL : (out.data ? llm_buf_steal(&out) : strdup(""));
+	llm_buf_free(&out);
+	if (!err && !*text)
+		err = llm_fail(LLM_ENOMEM, "tokenizer: out of memory");
+	return err;
 }

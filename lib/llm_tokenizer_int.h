@@ -104,7 +104,8 @@ struct llm_tok {
 	struct tok_map vocab;
 	char **id_str; /* id -> token string (owned), NULL for holes */
 	uint32_t *id_len;
-	uint32_t n_ids;
+	uint32_t n_ids;	 /* one more than the largest id */
+	uint32_t id_cap; /* entries allocated in id_str and id_len */
 	uint32_t unk_id; /* TOK_NO_ID when none */
 	/* BPE */
 	struct tok_merges merges;
@@ -126,6 +127,7 @@ struct llm_tok {
 	/* added tokens, sorted longest first */
 	struct tok_added *added;
 	size_t n_added;
+	bool added_first[256]; /* first bytes of added tokens' match strings */
 };
 
 /* tok_map */

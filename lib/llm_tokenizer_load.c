@@ -71,7 +71,7 @@ void llm_tok_destroy(llm_tok *t)
 {
 	if (!t)
 		return;
-	for (uint32_t i = 0; i < t->n_ids; i++)
+	for (uint32_t i = 0; i < t->id_cap; i++)
 		free(t->id_str[i]);
 	free(t->id_str);
 	free(t->id_len);
@@ -697,6 +697,16 @@ static int added_cmp(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+/* Sorts added tokens longest first and notes their first bytes. */
+static void sort_added(llm_tok *t)
+{
+	if (t->n_added)
+		qsort(t->added, t->n_added, sizeof(*t->added), added_cmp);
+	for (size_t i = 0; i < t->n_added; i++)
+		if (t->added[i].match_len)
+			t->added_first[(unsigned char)t->added[i].match[0]] = true;
+}
+
 /* Normalised added tokens are matched in normalised text: normalise them
  * with the tokenizer's normalizer, as HF does (their id then decodes to the
  * normalised form, as in HF). */
@@ -749,8 +759,8 @@ static llm_err load_root(llm_tok *t, const json_t *root)
 		err = load_post(t, json_object_get(root, "post_processor"));
 	if (!err)
 		err = normalize_added(t);
-	if (!err && t->n_added)
-		qsort(t->added, t->n_added, sizeof(*t->added), added_cmp);
+	if (!err)
+		sort_added(t);
 	return err;
 }
 
@@ -852,8 +862,7 @@ static llm_err bert_setup(llm_tok *t, bool lowercase)
 			err = add_added(t, specials[i], strlen(specials[i]), id, true);
 	if (err)
 		return err;
-	if (t->n_added)
-		qsort(t->added, t->n_added, sizeof(*t->added), added_cmp);
+	sort_added(t);
 	if (!llm_tok_map_get(&t->vocab, "[UNK]", 5, &t->unk_id) ||
 	    !llm_tok_map_get(&t->vocab, "[CLS]", 5, &cls) ||
 	    !llm_tok_map_get(&t->vocab, "[SEP]", 5, &sep))

@@ -219,38 +219,49 @@ void llm_tok_list_free(struct tok_list *l)
 
 /* --- vocabulary ---------------------------------------------------------------- */
 
+/* Makes room for ids below n in the id -> string table. */
+static llm_err grow_ids(llm_tok *t, uint32_t n)
+{
+	uint32_t cap = n > t->id_cap * 2 ? n : t->id_cap * 2;
+	char **str;
+	uint32_t *len;
+
+	if (cap > LLM_TOK_MAX_VOCAB)
+		cap = LLM_TOK_MAX_VOCAB;
+	str = realloc(t->id_str, cap * sizeof(*str));
+	if (!str)
+		return llm_fail(LLM_ENOMEM, "%s: out of memory", t->name);
+	t->id_str = str;
+	len = realloc(t->id_len, cap * sizeof(*len));
+	if (!len)
+		return llm_fail(LLM_ENOMEM, "%s: out of memory", t->name);
+	t->id_len = len;
+	memset(str + t->id_cap, 0, (cap - t->id_cap) * sizeof(*str));
+	memset(len + t->id_cap, 0, (cap - t->id_cap) * sizeof(*len));
+	t->id_cap = cap;
+	return LLM_OK;
+}
+
 llm_err llm_tok_set_token(llm_tok *t, const char *s, size_t len, uint32_t id)
 {
+	char *copy;
+
 	if (id >= LLM_TOK_MAX_VOCAB)
 		return llm_fail(LLM_ETOOLARGE, "%s: token id %u is over the cap of %u", t->name, id,
 				LLM_TOK_MAX_VOCAB);
 	if (len > LLM_TOK_MAX_TOKEN_LEN)
 		return llm_fail(LLM_ETOOLARGE, "%s: token %u is %zu bytes, over the cap of %d",
 				t->name, id, len, LLM_TOK_MAX_TOKEN_LEN);
-	if (id >= t->n_ids) {
-		uint32_t n = id + 1 > t->n_ids * 2 ? id + 1 : t->n_ids * 2;
-		char **s2 = realloc(t->id_str, n * sizeof(*s2));
-
-		if (s2)
-			t->id_str = s2;
-		uint32_t *l2 = s2 ? realloc(t->id_len, n * sizeof(*l2)) : NULL;
-
-		if (!l2)
-			return llm_fail(LLM_ENOMEM, "%s: out of memory", t->name);
-		t->id_len = l2;
-		memset(t->id_str + t->n_ids, 0, (n - t->n_ids) * sizeof(*s2));
-		memset(t->id_len + t->n_ids, 0, (n - t->n_ids) * sizeof(*l2));
-		t->n_ids = n;
-	}
-	char *copy = malloc(len + 1);
-
+	if (id >= t->id_cap && grow_ids(t, id + 1))
+		return LLM_ENOMEM;
+	copy = strndup(s, len);
 	if (!copy)
 		return llm_fail(LLM_ENOMEM, "%s: out of memory", t->name);
-	memcpy(copy, s, len);
-	copy[len] = '\0';
 	free(t->id_str[id]);
 	t->id_str[id] = copy;
 	t->id_len[id] = (uint32_t)len;
+	if (id >= t->n_ids)
+		t->n_ids = id + 1;
 	return llm_tok_map_put(&t->vocab, s, len, id);
 }
 

@@ -391,6 +391,27 @@ static void test_decode_skips_unknown_ids(void **state)
 	llm_tok_destroy(t);
 }
 
+static void test_lookups(void **state)
+{
+	llm_tok *t = load_json(SP_JSON("\"byte_fallback\": true"));
+	uint32_t id;
+	size_t len;
+	const char *s;
+
+	(void)state;
+	/* ids 0..7: one more than the largest */
+	assert_int_equal(llm_tok_vocab_size(t), 8);
+	assert_true(llm_tok_token_to_id(t, "<s>", 3, &id));
+	assert_int_equal(id, 1);
+	assert_false(llm_tok_token_to_id(t, "zz", 2, &id));
+	s = llm_tok_id_to_token(t, 6, &len);
+	assert_non_null(s);
+	assert_memory_equal(s, "<0xC3>", 6);
+	assert_int_equal(len, 6);
+	assert_null(llm_tok_id_to_token(t, 8, &len));
+	llm_tok_destroy(t);
+}
+
 /* --- malformed files ---------------------------------------------------------------- */
 
 static void test_broken_json_names_file_and_position(void **state)
@@ -537,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_bert_normalizer_cleans_text),
 		cmocka_unit_test(test_gpt2_files_and_invalid_utf8),
 		cmocka_unit_test(test_decode_skips_unknown_ids),
+		cmocka_unit_test(test_lookups),
 		cmocka_unit_test(test_broken_json_names_file_and_position),
 		cmocka_unit_test(test_truncated_tokenizer_json),
 		cmocka_unit_test(test_merge_with_unknown_token),
