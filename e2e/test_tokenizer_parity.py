@@ -153,10 +153,12 @@ def test_corpus_is_large_and_mixed(corpus):
         assert probe in text
 
 
-def test_gpt2_bytelevel_bpe(corpus, docs_file):
+def test_gpt2_bytelevel_bpe(corpus, docs_file, tmp_path):
     hf = ByteLevelBPETokenizer(str(GPT2 / "encoder.json"), str(GPT2 / "vocab.bpe"))
     check_parity("gpt2", hf, corpus, docs_file,
                  ["--bpe", GPT2 / "encoder.json", GPT2 / "vocab.bpe"])
+    docs = corpus[:50]
+    check_parity("gpt2 directory", hf, docs, write_docs(tmp_path / "docs.bin", docs), [GPT2])
 
 
 def train_sentencepiece_bpe(corpus, path, metaspace):

@@ -28,11 +28,10 @@
 typedef struct llm_tok llm_tok;
 
 /* Loads path: a directory (tokenizer.json if present, else vocab.json with
- * merges.txt, else vocab.txt) or a file (a .txt file is a WordPiece vocab,
- * anything else is read as tokenizer.json). LLM_ENOTFOUND when nothing
- * loadable is there, LLM_EPARSE for malformed content, LLM_EUNSUPPORTED for
- * a component this module does not implement, LLM_ETOOLARGE over a cap.
- * The caller frees *out with llm_tok_destroy(). */
+ * merges.txt or GPT-2's encoder.json with vocab.bpe, else vocab.txt) or a file (a .txt file is a
+ * WordPiece vocab, anything else is read as tokenizer.json). LLM_ENOTFOUND when nothing loadable is
+ * there, LLM_EPARSE for malformed content, LLM_EUNSUPPORTED for a component this module does not
+ * implement, LLM_ETOOLARGE over a cap. The caller frees *out with llm_tok_destroy(). */
 llm_err llm_tok_load(const char *path, llm_tok **out);
 
 /* Parses a tokenizer.json document held in memory; name labels errors. */

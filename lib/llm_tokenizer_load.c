@@ -937,6 +937,8 @@ llm_err llm_tok_load(const char *path, llm_tok **out)
 		return load_json_file(a, out);
 	if (exists(path, "vocab.json", a, sizeof(a)) && exists(path, "merges.txt", b, sizeof(b)))
 		return llm_tok_load_bpe_files(a, b, out);
+	if (exists(path, "encoder.json", a, sizeof(a)) && exists(path, "vocab.bpe", b, sizeof(b)))
+		return llm_tok_load_bpe_files(a, b, out); /* GPT-2's original names */
 	if (exists(path, "vocab.txt", a, sizeof(a)))
 		return llm_tok_load_wordpiece_file(a, true, out);
 	return llm_fail(LLM_ENOTFOUND,
