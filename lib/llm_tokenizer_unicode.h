@@ -17,7 +17,8 @@
 
 #define LLM_TOK_U_REPLACEMENT 0xFFFDu
 
-/* The Unicode version of the tables ("14.0.0"). */
+/* The Unicode version of the tables ("15.1.0"; the BERT classes, Mn,
+ * punctuation and other, are older: see lib/gen_unicode_tables.py). */
 const char *llm_tok_u_version(void);
 
 /* Decodes the code point at s[*i] (n bytes in all) and advances *i. An
