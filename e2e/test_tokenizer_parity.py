@@ -263,7 +263,8 @@ def test_added_tokens_normalized_and_stripped(corpus, tmp_path):
         words = d.split(" ")
         for _ in range(5):
             words.insert(rng.randrange(len(words) + 1),
-                         rng.choice(["HeLLo", "hello", "WÖRLD", " [X] ", "[X]", "\t[X]\n"]))
+                         rng.choice(["HeLLo", "hello", "WÖRLD", " [X] ", "[X]", "\t[X]\n",
+                                     "\u3000[X]\u00a0"]))
         docs.append(" ".join(words))
     for keep in (False, True):
         check_parity("all-MiniLM-L6-v2 added tokens", hf, docs,

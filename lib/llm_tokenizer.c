@@ -101,17 +101,32 @@ static const struct tok_added *added_at(const llm_tok *t, const char *s, size_t 
 typedef llm_err (*piece_fn)(const llm_tok *t, const char *s, size_t n, uint32_t id, bool first,
 			    void *data);
 
+/* Start of the whitespace run that ends at s[from], not before floor. */
 static size_t space_back(const char *s, size_t from, size_t floor)
 {
-	while (from > floor && (s[from - 1] == ' ' || (s[from - 1] >= '\t' && s[from - 1] <= '\r')))
-		from--;
+	while (from > floor) {
+		size_t k = from - 1, i;
+
+		while (k > floor && ((unsigned char)s[k] & 0xC0) == 0x80)
+			k--;
+		i = k;
+		if (!llm_tok_u_is_space(llm_tok_u_next(s, from, &i)))
+			break;
+		from = k;
+	}
 	return from;
 }
 
+/* End of the whitespace run that starts at s[from]. */
 static size_t space_fwd(const char *s, size_t n, size_t from)
 {
-	while (from < n && (s[from] == ' ' || (s[from] >= '\t' && s[from] <= '\r')))
-		from++;
+	while (from < n) {
+		size_t i = from;
+
+		if (!llm_tok_u_is_space(llm_tok_u_next(s, n, &i)))
+			break;
+		from = i;
+	}
 	return from;
 }
 
