@@ -159,6 +159,12 @@ def test_gpt2_bytelevel_bpe(corpus, docs_file, tmp_path):
                  ["--bpe", GPT2 / "encoder.json", GPT2 / "vocab.bpe"])
     docs = corpus[:50]
     check_parity("gpt2 directory", hf, docs, write_docs(tmp_path / "docs.bin", docs), [GPT2])
+    # as tokenizer.json, in the hub's spelling ("" for no prefix or suffix)
+    spec = json.loads(hf._tokenizer.to_str())
+    spec["model"].update(continuing_subword_prefix="", end_of_word_suffix="")
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    check_parity("gpt2 tokenizer.json", Tokenizer.from_file(str(tmp_path / "tokenizer.json")),
+                 docs, tmp_path / "docs.bin", [tmp_path / "tokenizer.json"])
 
 
 def train_sentencepiece_bpe(corpus, path, metaspace):

@@ -633,15 +633,11 @@ static llm_err load_bpe(llm_tok *t, const json_t *m)
 {
 	llm_err err;
 
-	if (!json_is_null(json_object_get(m, "continuing_subword_prefix")) &&
-	    json_object_get(m, "continuing_subword_prefix"))
+	/* GPT-2's tokenizer.json spells "none" as "" */
+	if (*opt_str(m, "continuing_subword_prefix", "") || *opt_str(m, "end_of_word_suffix", ""))
 		return llm_fail(LLM_EUNSUPPORTED,
-				"%s: BPE continuing_subword_prefix is not "
-				"supported",
-				t->name);
-	if (!json_is_null(json_object_get(m, "end_of_word_suffix")) &&
-	    json_object_get(m, "end_of_word_suffix"))
-		return llm_fail(LLM_EUNSUPPORTED, "%s: BPE end_of_word_suffix is not supported",
+				"%s: BPE continuing_subword_prefix and "
+				"end_of_word_suffix are not supported",
 				t->name);
 	t->model = MODEL_BPE;
 	t->byte_fallback = opt_bool(m, "byte_fallback", false);
