@@ -766,6 +766,22 @@ llm_err ds_format_parse(const char *s, enum ds_format *out)
 	return LLM_OK;
 }
 
+/* A PromptVersion that cannot render any record fails before the first. */
+static llm_err check_prompt(const json_t *spec)
+{
+	char detail[1024];
+
+	if (!json_is_string(json_object_get(spec, "template")) ==
+	    !json_is_array(json_object_get(spec, "messages")))
+		return llm_fail(LLM_EINVAL,
+				"dataset: PromptVersion: spec needs exactly one of template and "
+				"messages");
+	if (!llm_prompt_check(spec))
+		return LLM_OK;
+	snprintf(detail, sizeof(detail), "%s", llm_last_error());
+	return llm_fail(LLM_EINVAL, "dataset: PromptVersion: %s", detail);
+}
+
 static llm_err check_config(const struct ds_config *cfg)
 {
 	if (!cfg->train)
@@ -781,8 +797,8 @@ static llm_err check_config(const struct ds_config *cfg)
 				"dataset: set at most one of validation and validationSplit");
 	if (cfg->format > DS_CHAT)
 		return llm_fail(LLM_EINVAL, "dataset: unknown format %d", (int)cfg->format);
-	if (cfg->prompt && llm_prompt_check(cfg->prompt))
-		return llm_fail(LLM_EINVAL, "dataset: PromptVersion: %s", llm_last_error());
+	if (cfg->prompt)
+		return check_prompt(cfg->prompt);
 	return LLM_OK;
 }
 

@@ -178,6 +178,11 @@ static void test_prompt_version_renders_the_prompt_side(void **state)
 	use_train(f, "{\"completion\":\"c\"}\n");
 	load_fails(f, LLM_EINVAL, "train.jsonl:1: required variable 'x' has no value");
 	json_decref(pv);
+	pv = json_loads("{\"template\":\"{{y}}\"}", 0, NULL);
+	f->cfg.prompt = pv;
+	load_fails(f, LLM_EINVAL,
+		   "dataset: PromptVersion: spec.template: variable 'y' is used but not declared");
+	json_decref(pv);
 }
 
 static void test_chat_prompt_version_examples_carry_no_loss(void **state)
