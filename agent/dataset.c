@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "llm_json.h"
 #include "llm_prompt.h"
 #include "llmops_kernels.h"
 
@@ -480,7 +481,7 @@ static bool read_line(struct loader *l, FILE *f, size_t *len, bool *too_long)
 
 	*len = 0;
 	*too_long = false;
-	while ((c = getc(f)) != EOF && c != '\n') {
+	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
 		if (*len < max)
 			l->line[(*len)++] = (char)c;
 		else
@@ -780,6 +781,48 @@ static llm_err check_prompt(const json_t *spec)
 		return LLM_OK;
 	snprintf(detail, sizeof(detail), "%s", llm_last_error());
 	return llm_fail(LLM_EINVAL, "dataset: PromptVersion: %s", detail);
+}
+
+/* Reads an optional integer at path into *out, keeping *out when unset. */
+static llm_err opt_size(const json_t *spec, const char *path, uint64_t *out)
+{
+	json_int_t v;
+	llm_err rc = llm_json_get_int(spec, path, &v);
+
+	if (rc == LLM_ENOTFOUND)
+		return LLM_OK;
+	if (!rc && v < 0)
+		rc = llm_fail(LLM_EINVAL, "%s is negative", path);
+	if (!rc)
+		*out = (uint64_t)v;
+	return rc;
+}
+
+llm_err ds_config_from_spec(const json_t *spec, struct ds_config *cfg)
+{
+	const char *truncate = llm_json_str_or(spec, "dataset.truncate", "truncate");
+	uint64_t seq_len = 512, seed = 42;
+	double split = 0;
+	llm_err rc = ds_format_parse(llm_json_str_or(spec, "dataset.format", "text"), &cfg->format);
+
+	if (!rc && strcmp(truncate, "truncate") != 0 && strcmp(truncate, "drop") != 0)
+		rc = llm_fail(LLM_EINVAL, "dataset.truncate \"%s\" is not truncate or drop",
+			      truncate);
+	if (!rc && llm_json_get_num(spec, "dataset.validationSplit", &split) == LLM_ETYPE)
+		rc = LLM_ETYPE;
+	if (!rc)
+		rc = opt_size(spec, "hyperparameters.sequenceLength", &seq_len);
+	if (!rc)
+		rc = opt_size(spec, "hyperparameters.seed", &seed);
+	if (rc)
+		return rc;
+	cfg->drop_long = strcmp(truncate, "drop") == 0;
+	cfg->skip_invalid =
+		json_is_true(json_object_get(json_object_get(spec, "dataset"), "skipInvalid"));
+	cfg->validation_split = split;
+	cfg->seq_len = (size_t)seq_len;
+	cfg->seed = seed;
+	return LLM_OK;
 }
 
 static llm_err check_config(const struct ds_config *cfg)
