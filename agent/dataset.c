@@ -113,47 +113,54 @@ static void examples_free(struct ds_dataset *d, struct examples *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* Makes room for one more example of n tokens. */
-static llm_err examples_reserve(struct ds_dataset *d, struct examples *e, size_t n)
+/* Makes room for one more offset. */
+static llm_err grow_offsets(struct ds_dataset *d, struct examples *e)
 {
-	if (e->n + 2 > e->cap_n) {
-		size_t cap = e->cap_n ? 2 * e->cap_n : 64;
-		size_t *off;
+	size_t cap = e->cap_n ? 2 * e->cap_n : 64, *off;
 
-		if (charge(d, (cap - e->cap_n) * sizeof(size_t)))
-			return LLM_ETOOLARGE;
-		if (!(off = realloc(e->off, cap * sizeof(size_t))))
-			return llm_fail(LLM_ENOMEM, "out of memory loading the dataset");
-		if (!e->off)
-			off[0] = 0;
-		e->off = off;
-		e->cap_n = cap;
-	}
-	if (e->len + n > e->cap_len) {
-		size_t cap = e->cap_len ? 2 * e->cap_len : 4096;
-		int32_t *ids, *labels;
+	if (e->n + 2 <= e->cap_n)
+		return LLM_OK;
+	if (charge(d, (cap - e->cap_n) * sizeof(size_t)))
+		return LLM_ETOOLARGE;
+	if (!(off = realloc(e->off, cap * sizeof(size_t))))
+		return llm_fail(LLM_ENOMEM, "out of memory loading the dataset");
+	if (!e->off)
+		off[0] = 0;
+	e->off = off;
+	e->cap_n = cap;
+	return LLM_OK;
+}
 
-		while (cap < e->len + n)
-			cap *= 2;
-		if (charge(d, (cap - e->cap_len) * 2 * sizeof(int32_t)))
-			return LLM_ETOOLARGE;
-		ids = realloc(e->ids, cap * sizeof(int32_t));
-		if (ids)
-			e->ids = ids;
-		labels = ids ? realloc(e->labels, cap * sizeof(int32_t)) : NULL;
-		if (!labels)
-			return llm_fail(LLM_ENOMEM, "out of memory loading the dataset");
-		e->labels = labels;
-		e->cap_len = cap;
-	}
+/* Makes room for n more tokens. */
+static llm_err grow_tokens(struct ds_dataset *d, struct examples *e, size_t n)
+{
+	size_t cap = e->cap_len ? 2 * e->cap_len : 4096;
+	int32_t *ids, *labels;
+
+	if (e->len + n <= e->cap_len)
+		return LLM_OK;
+	while (cap < e->len + n)
+		cap *= 2;
+	if (charge(d, (cap - e->cap_len) * 2 * sizeof(int32_t)))
+		return LLM_ETOOLARGE;
+	ids = realloc(e->ids, cap * sizeof(int32_t));
+	if (ids)
+		e->ids = ids;
+	labels = ids ? realloc(e->labels, cap * sizeof(int32_t)) : NULL;
+	if (!labels)
+		return llm_fail(LLM_ENOMEM, "out of memory loading the dataset");
+	e->labels = labels;
+	e->cap_len = cap;
 	return LLM_OK;
 }
 
 static llm_err examples_push(struct ds_dataset *d, struct examples *e, const int32_t *ids,
 			     const int32_t *labels, size_t n)
 {
-	llm_err rc = examples_reserve(d, e, n);
+	llm_err rc = grow_offsets(d, e);
 
+	if (!rc)
+		rc = grow_tokens(d, e, n);
 	if (rc)
 		return rc;
 	memcpy(e->ids + e->len, ids, n * sizeof(int32_t));
@@ -698,14 +705,10 @@ static llm_err split(struct ds_dataset *d, double fraction)
 	return rc;
 }
 
-/* Sequences of whole examples in order: an example that does not fit in
- * what is left of the current sequence starts the next one; the rest is
- * padding with no loss. Each example's first token has no loss (nothing
- * before it in the sequence predicts it). */
-static llm_err pack(struct ds_dataset *d, struct part *p, int32_t pad)
+/* How many sequences pack() makes of e. */
+static size_t pack_count(const struct examples *e, size_t S)
 {
-	const struct examples *e = &p->ex;
-	size_t S = d->seq_len, room = 0, n_seq = 0, at = 0;
+	size_t room = 0, n_seq = 0;
 
 	for (size_t i = 0; i < e->n; i++) {
 		size_t len = e->off[i + 1] - e->off[i];
@@ -716,6 +719,18 @@ static llm_err pack(struct ds_dataset *d, struct part *p, int32_t pad)
 		}
 		room -= len;
 	}
+	return n_seq;
+}
+
+/* Sequences of whole examples in order: an example that does not fit in
+ * what is left of the current sequence starts the next one; the rest is
+ * padding with no loss. Each example's first token has no loss (nothing
+ * before it in the sequence predicts it). */
+static llm_err pack(struct ds_dataset *d, struct part *p, int32_t pad)
+{
+	const struct examples *e = &p->ex;
+	size_t S = d->seq_len, n_seq = pack_count(e, S), at = 0;
+
 	if (charge(d, n_seq * S * 2 * sizeof(int32_t)))
 		return LLM_ETOOLARGE;
 	p->seq_ids = malloc(n_seq * S * sizeof(int32_t) + 1);
