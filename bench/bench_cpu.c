@@ -46,8 +46,8 @@ static double gpt2_train(const char **unit)
 {
 	enum { B = 8, T = 256, STEPS = 3 };
 	struct llm_model_config c;
-	struct llm_adamw opt = {.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-				.weight_decay = 0.01f};
+	struct llm_adamw opt = {
+		.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
 	static int tokens[B * T];
 	llm_model *m;
 	double t0 = 0.0;
@@ -108,8 +108,8 @@ enum { MINI_BATCH = 32, MINI_SEQ = 128, MINI_BATCHES = 4 };
  * MINI_SEQ tokens. */
 static char *minilm_sentence(int i)
 {
-	static const char *const words[] = {"the",    "quick", "brown", "fox",   "jumps",
-					    "over",   "a",     "lazy",  "dog",   "while",
+	static const char *const words[] = {"the",    "quick", "brown", "fox", "jumps",
+					    "over",   "a",     "lazy",	"dog", "while",
 					    "models", "embed", "text"};
 	enum { NW = sizeof(words) / sizeof(words[0]), LEN = 160 };
 	char *s = malloc(LEN * 8);
