@@ -205,10 +205,11 @@ static int run(const struct kc_manager_opts *mo, const struct kc_http_opts *ho)
 		llm_error("operator", "cannot start: %s", llm_last_error());
 		goto out;
 	}
-	llm_info("operator", "llmops-operator %s starting; API server %s", LLMOPS_VERSION,
-		 kc_config_server(cfg));
+	/* handlers first: a SIGTERM right after the first log line must stop cleanly */
 	running_manager = m;
 	handle_signals();
+	llm_info("operator", "llmops-operator %s starting; API server %s", LLMOPS_VERSION,
+		 kc_config_server(cfg));
 	rc = kc_manager_run(m);
 	running_manager = NULL;
 	if (rc)
