@@ -33,6 +33,8 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,build/tests/integration/%,
 # The same tests without sanitizers, for valgrind's leak check.
 VALGRIND_TESTS := $(patsubst tests/integration/%.c,build/plain/tests/integration/%,$(wildcard tests/integration/test_*.c))
 BINARIES := bin/llmops-operator bin/llmops-agent
+# Test tools built with `all`, unsanitized (e2e/test_tokenizer_parity.py runs tok_dump).
+TOOLS := build/tests/tokenizer/tok_dump
 
 # CUDA: the wheels from `make deps`, then /usr/local/cuda, then PATH.
 CUDA_WHEELS := build/cuda/nvidia
@@ -55,9 +57,9 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube bench-operator test-lua golden
+	bench-kube bench-operator test-lua golden fuzz-tokenizer
 
-all: $(BINARIES) build/libllmops.a cuda-info ## build the binaries and libraries
+all: $(BINARIES) $(TOOLS) build/libllmops.a cuda-info ## build the binaries and libraries
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 22
@@ -118,6 +120,11 @@ build/tests/%: tests/%.c build/libllmops-san.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $< build/libllmops-san.a $(LDLIBS) -lcmocka -o $@
 
+# More specific than build/tests/%: the tokenizer tools run without sanitizers.
+build/tests/tokenizer/%: tests/tokenizer/%.c build/libllmops.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
+
 build/plain/tests/%: tests/%.c build/libllmops.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -lcmocka -o $@
@@ -147,6 +154,10 @@ golden: ## regenerate the reference outputs under tests/golden/ with the referen
 	@scripts/deps.sh golden
 	@for g in tests/golden/*/make_reference.py; do \
 		echo "golden: $$g"; build/golden-venv/bin/python $$g || exit 1; done
+
+FUZZ_SECONDS ?= 600
+fuzz-tokenizer: ## fuzz the tokenizer loaders and encoder, FUZZ_SECONDS (600) per harness; needs clang
+	@scripts/fuzz.sh tokenizer $(FUZZ_SECONDS)
 
 test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
 	$(CUDA_TEST)

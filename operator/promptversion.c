@@ -11,80 +11,9 @@
 
 #include "kc_meta.h"
 #include "llm_json.h"
+#include "llm_prompt.h"
 
 #define ALIAS_PREFIX "llmops.dev/alias-"
-
-static bool declared(const json_t *spec, const char *name, size_t len)
-{
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(json_object_get(spec, "variables"), i, v)
-	{
-		const char *n = json_string_value(json_object_get(v, "name"));
-
-		if (n && strlen(n) == len && strncmp(n, name, len) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Checks the placeholders of one text; where names it in errors. */
-static llm_err check_text(const json_t *spec, const char *text, const char *where)
-{
-	const char *p = text;
-
-	while ((p = strpbrk(p, "{}"))) {
-		const char *open = p, *close, *a, *b;
-
-		if (p[0] == '}' && p[1] == '}')
-			return llm_fail(LLM_EINVAL, "%s: '}}' at offset %zu closes nothing", where,
-					(size_t)(p - text));
-		if (!(p[0] == '{' && p[1] == '{')) {
-			p++;
-			continue;
-		}
-		close = strstr(open + 2, "}}");
-		if (!close || memchr(open + 2, '{', (size_t)(close - open - 2)))
-			return llm_fail(LLM_EINVAL, "%s: '{{' at offset %zu is not closed", where,
-					(size_t)(open - text));
-		for (a = open + 2; *a == ' '; a++)
-			;
-		for (b = close; b > a && b[-1] == ' '; b--)
-			;
-		if (b == a ||
-		    strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			      "0123456789_") != (size_t)(b - a) ||
-		    (*a >= '0' && *a <= '9'))
-			return llm_fail(LLM_EINVAL, "%s: '%.*s' is not a variable name", where,
-					(int)(close - open + 2), open);
-		if (!declared(spec, a, (size_t)(b - a)))
-			return llm_fail(
-				LLM_EINVAL,
-				"%s: variable '%.*s' is used but not declared in spec.variables",
-				where, (int)(b - a), a);
-		p = close + 2;
-	}
-	return LLM_OK;
-}
-
-static llm_err check_templates(const json_t *spec)
-{
-	const char *tmpl = json_string_value(json_object_get(spec, "template"));
-	json_t *m;
-	size_t i;
-	llm_err rc = tmpl ? check_text(spec, tmpl, "spec.template") : LLM_OK;
-
-	json_array_foreach(json_object_get(spec, "messages"), i, m)
-	{
-		char where[64];
-
-		snprintf(where, sizeof(where), "spec.messages[%zu].content", i);
-		if (!rc)
-			rc = check_text(spec, llm_json_str_or(m, "content", ""), where);
-	}
-	return rc;
-}
 
 /* Every example gives every required variable without a default, and an
  * output; there are as many as the shots need. */
@@ -123,7 +52,7 @@ llm_err pv_validate(const json_t *spec)
 
 	if (!json_object_get(spec, "template") == !json_object_get(spec, "messages"))
 		return llm_fail(LLM_EINVAL, "spec needs exactly one of template and messages");
-	rc = check_templates(spec);
+	rc = llm_prompt_check(spec);
 	return rc ? rc : check_examples(spec);
 }
 

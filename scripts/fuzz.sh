@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Builds and runs one libFuzzer harness: scripts/fuzz.sh <name> [seconds]
-# builds tests/fuzz/fuzz_<name>.c with lib/*.c under clang's fuzzer, ASan and
-# UBSan into build/fuzz/fuzz_<name>, then fuzzes for the given time (default
-# FUZZ_SECONDS or 600) from the corpus build/fuzz/corpus-<name>, seeded with
-# tests/fuzz/seeds/<name>/ and the files tests/fuzz/<name>.seeds lists.
-# Crashes are written to build/fuzz/ and fail the run. clang-14 and its
-# runtime are installed from Debian's packages on first use.
+# Builds and runs the libFuzzer harnesses tests/fuzz/fuzz_<name>*.c:
+#   scripts/fuzz.sh <name> [seconds]
+# (fuzz-safetensors runs fuzz_safetensors.c; fuzz-tokenizer runs both
+# tokenizer harnesses). Each is built with lib/*.c under clang's fuzzer, ASan
+# and UBSan into build/fuzz/<harness>, then fuzzed, niced, for the given time
+# (default FUZZ_SECONDS or 600) from the corpus build/fuzz/corpus-<harness>,
+# seeded with tests/fuzz/seeds/<name>/, the files tests/fuzz/<name>.seeds
+# lists and what tests/fuzz/seeds.sh writes for the tokenizer harnesses;
+# tests/fuzz/<name>.dict is the dictionary when present. Crashes are written
+# to build/fuzz/ and fail the run. clang-14 and its runtime are installed
+# from Debian's packages on first use.
 set -euo pipefail
 
 name=${1:?usage: scripts/fuzz.sh <name> [seconds]}
 seconds=${2:-${FUZZ_SECONDS:-600}}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-src=tests/fuzz/fuzz_$name.c
-[ -f "$src" ] || { echo "fuzz: no harness $src" >&2; exit 2; }
+shopt -s nullglob
+harnesses=(tests/fuzz/fuzz_"$name"*.c)
+[ ${#harnesses[@]} -gt 0 ] || { echo "fuzz: no harness tests/fuzz/fuzz_$name*.c" >&2; exit 2; }
 
 if ! command -v clang-14 >/dev/null || [ ! -d /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux ]; then
 	sudo=
@@ -23,21 +28,28 @@ if ! command -v clang-14 >/dev/null || [ ! -d /usr/lib/llvm-14/lib/clang/14.0.6/
 		--no-install-recommends clang-14 libclang-rt-14-dev
 fi
 
-mkdir -p build/fuzz "build/fuzz/corpus-$name"
-bin=build/fuzz/fuzz_$name
-# shellcheck disable=SC2046
-clang-14 -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all -Ilib -Ikernels/include \
-	$(pkg-config --cflags jansson yaml-0.1) "$src" lib/*.c -o "$bin" \
-	$(pkg-config --libs libcurl jansson yaml-0.1 libwebsockets openssl) -lm -lpthread
+for src in "${harnesses[@]}"; do
+	h=$(basename "$src" .c)
+	corpus=build/fuzz/corpus-$h
+	mkdir -p build/fuzz "$corpus"
+	bin=build/fuzz/$h
+	# shellcheck disable=SC2046
+	clang-14 -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -Ilib -Ikernels/include \
+		$(pkg-config --cflags jansson yaml-0.1) "$src" lib/*.c -o "$bin" \
+		$(pkg-config --libs libcurl jansson yaml-0.1 libwebsockets openssl) -lm -lpthread
 
-seeds=()
-[ -d "tests/fuzz/seeds/$name" ] && seeds+=("tests/fuzz/seeds/$name")
-if [ -f "tests/fuzz/$name.seeds" ]; then
-	while read -r s; do
-		[ -n "$s" ] && [ -e "$s" ] && cp -r "$s" "build/fuzz/corpus-$name/" 2>/dev/null || true
-	done < <(grep -v '^#' "tests/fuzz/$name.seeds")
-fi
-echo "fuzz: $name for $seconds s"
-"$bin" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix=build/fuzz/ \
-	-rss_limit_mb=2048 "build/fuzz/corpus-$name" "${seeds[@]}"
+	seeds=()
+	[ -d "tests/fuzz/seeds/$name" ] && seeds+=("tests/fuzz/seeds/$name")
+	if [ -f "tests/fuzz/$name.seeds" ]; then
+		while read -r s; do
+			[ -n "$s" ] && [ -e "$s" ] && cp -r "$s" "$corpus/" 2>/dev/null || true
+		done < <(grep -v '^#' "tests/fuzz/$name.seeds")
+	fi
+	case $h in fuzz_tokenizer*) tests/fuzz/seeds.sh "$h" "$corpus" ;; esac
+	dict=()
+	[ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
+	echo "fuzz: $h for $seconds s"
+	nice -n 10 "$bin" -max_total_time="$seconds" -print_final_stats=1 \
+		-artifact_prefix=build/fuzz/ -rss_limit_mb=2048 "${dict[@]}" "$corpus" "${seeds[@]}"
+done
