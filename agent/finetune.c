@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,10 @@
 #define PROGRESS_MS   1000
 #define COUNT_SPLIT   65536.0f /* token counts travel as hi/lo floats, exact below 2^40 */
 #define TERM_LOG_PATH "/dev/termination-log"
+
+/* Set by SIGTERM/SIGINT: every rank stops after the step in progress (the
+ * flag travels with the gradients, so all ranks stop at the same step). */
+static volatile sig_atomic_t stop_requested;
 
 static const struct kc_gvr FTJ_GVR = {"llmops.dev", "v1alpha1", "finetunejobs", true};
 static const struct kc_gvr PV_GVR = {"llmops.dev", "v1alpha1", "promptversions", true};
@@ -76,7 +81,7 @@ struct ft_run {
 	int rank, world, accum;
 	ds_cursor *cur;
 	struct llm_model_state st;
-	float *acc;	   /* st.n gradients + the loss, summed across ranks */
+	float *acc;	   /* st.n gradients, the loss, the stop flag: summed across ranks */
 	size_t *idx;	   /* this rank's sequence indices of one step */
 	size_t *counts;	   /* loss tokens of each micro batch of the step */
 	int *ids, *labels; /* accum micro batches (mbs, seq) */
@@ -89,6 +94,7 @@ struct ft_run {
 	long long step0;
 	uint64_t t0_ms, last_progress_ms;
 	bool dataerr; /* the failure is in the input: exit FT_EXIT_DATAERR */
+	bool stop;    /* some rank was asked to stop */
 };
 
 /* Fails with code and the detail "<fmt ...>: <the current detail>". */
@@ -335,6 +341,37 @@ static llm_err find_prompt(struct ft_run *r)
 			r->sp.prompt_name);
 }
 
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+/* The base model directory must hold a config.json: say so plainly. */
+static llm_err check_base(struct ft_run *r)
+{
+	char path[PATH_CAP];
+	struct stat st;
+
+	if (uri_join(r->sp.base, "config.json", path, sizeof(path)))
+		return LLM_ETOOLARGE;
+	if (stat(path, &st) || !S_ISREG(st.st_mode))
+		return llm_fail(LLM_ENOTFOUND,
+				"spec.baseModel %s: %s is missing (a Hugging Face model directory "
+				"holds config.json, *.safetensors and tokenizer files)",
+				r->sp.base_uri, path);
+	return LLM_OK;
+}
+
 static llm_err load_data(struct ft_run *r)
 {
 	struct ds_config dc = {
@@ -348,8 +385,11 @@ static llm_err load_data(struct ft_run *r)
 		.seq_len = (size_t)r->sp.seq,
 		.seed = (uint64_t)r->sp.seed,
 	};
-	llm_err rc = llm_tok_load(r->sp.base, &r->tok);
+	llm_err rc = check_base(r);
 
+	if (rc)
+		return rc;
+	rc = llm_tok_load(r->sp.base, &r->tok);
 	if (rc)
 		return wrap(rc, "base model %s: no usable tokenizer", r->sp.base_uri);
 	return ds_load(&dc, r->tok, &r->ds);
@@ -419,7 +459,7 @@ static llm_err plan(struct ft_run *r)
 	r->labels = calloc(n * (size_t)r->sp.seq, sizeof(int));
 	r->ce = calloc((size_t)(r->sp.mbs * r->sp.seq), sizeof(float));
 	r->targets = calloc((size_t)(r->sp.mbs * r->sp.seq), sizeof(int));
-	r->acc = calloc(r->st.n + 1, sizeof(float));
+	r->acc = calloc(r->st.n + 2, sizeof(float));
 	if (!r->idx || !r->counts || !r->ids || !r->labels || !r->ce || !r->targets || !r->acc)
 		return llm_fail(LLM_ENOMEM, "out of memory for the batch buffers");
 	return ds_cursor_new(r->ds, &sh, pos, &r->cur);
@@ -688,11 +728,12 @@ static llm_err train_step(struct ft_run *r, float *loss)
 	}
 	if (!rc)
 		rc = sum_count(r, &total);
-	memset(r->acc, 0, (r->st.n + 1) * sizeof(float));
+	memset(r->acc, 0, (r->st.n + 2) * sizeof(float));
+	r->acc[r->st.n + 1] = stop_requested ? 1.0f : 0.0f;
 	for (int i = 0; !rc && i < r->accum; i++)
 		rc = micro_step(r, i, total > 0 ? (double)r->counts[i] / total : 0);
 	if (!rc && r->world > 1)
-		rc = llm_coll_all_reduce_sum(r->coll, r->acc, r->st.n + 1);
+		rc = llm_coll_all_reduce_sum(r->coll, r->acc, r->st.n + 2);
 	if (rc)
 		return rc;
 	memcpy(r->st.grads, r->acc, r->st.n * sizeof(float));
@@ -706,6 +747,7 @@ static llm_err train_step(struct ft_run *r, float *loss)
 		.max_grad_norm = (float)r->sp.clip,
 		.no_decay_1d = 1};
 	*loss = r->acc[r->st.n];
+	r->stop = r->acc[r->st.n + 1] > 0;
 	return llm_model_step(r->m, &opt, NULL);
 }
 
@@ -922,7 +964,7 @@ static llm_err train(struct ft_run *r)
 		r->last_loss = loss;
 		r->loss_sum += loss;
 		r->loss_n++;
-		if (r->step % r->sp.interval == 0 || r->step == r->total) {
+		if (r->step % r->sp.interval == 0 || r->step == r->total || r->stop) {
 			rc = evaluate(r);
 			if (!rc && !isnan(r->eval_loss) && r->rank == 0)
 				fprintf(stderr, "step %lld/%lld  eval loss %.4f  perplexity %.3f\n",
@@ -930,7 +972,12 @@ static llm_err train(struct ft_run *r)
 			if (!rc && r->rank == 0)
 				rc = save_checkpoint(r);
 		}
-		report_progress(r, r->step == r->total);
+		report_progress(r, r->step == r->total || r->stop);
+		if (!rc && r->stop && r->step < r->total)
+			return llm_fail(LLM_ECANCELED,
+					"stopped by a signal at step %lld of %lld; the "
+					"checkpoint of that step resumes the run",
+					r->step, r->total);
 	}
 	return rc;
 }
@@ -1026,8 +1073,10 @@ int finetune_run(const struct agent_job *job)
 {
 	struct ft_run r = {.job = job, .eval_loss = NAN, .last_loss = NAN};
 	char msg[1200];
-	llm_err rc = get_object(&r);
+	llm_err rc;
 
+	catch_stop_signals();
+	rc = get_object(&r);
 	if (rc)
 		r.dataerr = rc == LLM_ENOTFOUND || rc == LLM_EINVAL;
 	else
@@ -1056,5 +1105,7 @@ int finetune_run(const struct agent_job *job)
 	run_free(&r);
 	if (!rc)
 		return FT_EXIT_OK;
+	if (rc == LLM_ECANCELED)
+		return FT_EXIT_STOPPED;
 	return r.dataerr ? FT_EXIT_DATAERR : FT_EXIT_FAILED;
 }
