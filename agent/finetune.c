@@ -395,6 +395,17 @@ static llm_err load_data(struct ft_run *r)
 	return ds_load(&dc, r->tok, &r->ds);
 }
 
+/* PEFT's default targets for the family: the attention projections. */
+static void default_targets(enum llm_arch arch, struct llm_lora_config *c)
+{
+	static const char *const gpt2[] = {"c_attn"}, *const llama[] = {"q_proj", "v_proj"};
+	const char *const *t = arch == LLM_ARCH_GPT2 ? gpt2 : llama;
+
+	c->n_targets = arch == LLM_ARCH_GPT2 ? 1 : 2;
+	for (int i = 0; i < c->n_targets; i++)
+		snprintf(c->targets[i], sizeof(c->targets[i]), "%s", t[i]);
+}
+
 /* Loads dir (the base model, or a full checkpoint) and checks it fits the
  * job: sequence length within its positions, the tokenizer's ids in its
  * vocabulary. */
@@ -417,6 +428,8 @@ static llm_err load_model(struct ft_run *r, const char *dir)
 			LLM_EINVAL,
 			"base model %s: the tokenizer has %zu ids, the model's vocabulary %d", dir,
 			llm_tok_vocab_size(r->tok), c->vocab_size);
+	if (r->sp.lora && r->sp.lcfg.n_targets == 0)
+		default_targets(c->arch, &r->sp.lcfg);
 	if (r->sp.lora) {
 		rc = llm_model_lora_add(r->m, &r->sp.lcfg);
 		if (rc)
