@@ -157,6 +157,10 @@ def test_full_output_is_a_model_dir_that_predicts_better(tmp_path, model, data):
     assert {k: v.shape for k, v in got.items()} == {k: v.shape for k, v in base.items()}
     recs = records(16)
     assert text_loss(got, recs) < text_loss(base, recs) - 0.5
+    # the output is the last checkpoint, which a resume reloads with our own
+    # runtime (test_killed_run_resumes_to_the_same_weights checks that path)
+    last = out / "checkpoints/step-00000014/model.safetensors"
+    assert (out / "model.safetensors").read_bytes() == last.read_bytes()
 
 
 def test_checkpoints_are_rotated_and_reported(tmp_path, model, data):
