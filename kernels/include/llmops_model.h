@@ -73,10 +73,13 @@ llm_err llm_model_new(const struct llm_model_config *c, int max_B, int max_T, un
 
 /* Loads a Hugging Face model directory: dir/config.json (model_type "gpt2"
  * or "llama") and dir/model.safetensors or the sharded
- * dir/model.safetensors.index.json (F32, F16 or BF16 tensors). LLM_ENOTFOUND
- * for a missing file or tensor, LLM_EINVAL for a config that cannot work or a
- * tensor of the wrong shape, LLM_EUNSUPPORTED for a model type or option this
- * module does not implement, LLM_EPARSE for malformed files, LLM_ENOMEM. */
+ * dir/model.safetensors.index.json (F32, F16 or BF16 tensors); max_B, max_T
+ * and flags as llm_model_new(). Extra tensors in the files are ignored.
+ * LLM_ENOTFOUND for a missing file, field or tensor, LLM_ETYPE for a field of
+ * the wrong JSON type, LLM_EINVAL for a config that cannot work or a tensor
+ * of the wrong shape, LLM_EUNSUPPORTED for a model type or option this module
+ * does not implement, LLM_EPARSE for malformed files, LLM_ETOOLARGE,
+ * LLM_ENOMEM. Details name the file and the field or tensor. */
 llm_err llm_model_load(const char *dir, int max_B, int max_T, unsigned flags, llm_model **out);
 
 /* Frees m and all its buffers; NULL is a no-op. */
