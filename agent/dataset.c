@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "llm_json.h"
 #include "llm_prompt.h"
 #include "llmops_kernels.h"
 
@@ -112,47 +113,54 @@ static void examples_free(struct ds_dataset *d, struct examples *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* Makes room for one more example of n tokens. */
-static llm_err examples_reserve(struct ds_dataset *d, struct examples *e, size_t n)
+/* Makes room for one more offset. */
+static llm_err grow_offsets(struct ds_dataset *d, struct examples *e)
 {
-	if (e->n + 2 > e->cap_n) {
-		size_t cap = e->cap_n ? 2 * e->cap_n : 64;
-		size_t *off;
+	size_t cap = e->cap_n ? 2 * e->cap_n : 64, *off;
 
-		if (charge(d, (cap - e->cap_n) * sizeof(size_t)))
-			return LLM_ETOOLARGE;
-		if (!(off = realloc(e->off, cap * sizeof(size_t))))
-			return llm_fail(LLM_ENOMEM, "out of memory loading the dataset");
-		if (!e->off)
-			off[0] = 0;
-		e->off = off;
-		e->cap_n = cap;
-	}
-	if (e->len + n > e->cap_len) {
-		size_t cap = e->cap_len ? 2 * e->cap_len : 4096;
-		int32_t *ids, *labels;
+	if (e->n + 2 <= e->cap_n)
+		return LLM_OK;
+	if (charge(d, (cap - e->cap_n) * sizeof(size_t)))
+		return LLM_ETOOLARGE;
+	if (!(off = realloc(e->off, cap * sizeof(size_t))))
+		return llm_fail(LLM_ENOMEM, "out of memory loading the dataset");
+	if (!e->off)
+		off[0] = 0;
+	e->off = off;
+	e->cap_n = cap;
+	return LLM_OK;
+}
 
-		while (cap < e->len + n)
-			cap *= 2;
-		if (charge(d, (cap - e->cap_len) * 2 * sizeof(int32_t)))
-			return LLM_ETOOLARGE;
-		ids = realloc(e->ids, cap * sizeof(int32_t));
-		if (ids)
-			e->ids = ids;
-		labels = ids ? realloc(e->labels, cap * sizeof(int32_t)) : NULL;
-		if (!labels)
-			return llm_fail(LLM_ENOMEM, "out of memory loading the dataset");
-		e->labels = labels;
-		e->cap_len = cap;
-	}
+/* Makes room for n more tokens. */
+static llm_err grow_tokens(struct ds_dataset *d, struct examples *e, size_t n)
+{
+	size_t cap = e->cap_len ? 2 * e->cap_len : 4096;
+	int32_t *ids, *labels;
+
+	if (e->len + n <= e->cap_len)
+		return LLM_OK;
+	while (cap < e->len + n)
+		cap *= 2;
+	if (charge(d, (cap - e->cap_len) * 2 * sizeof(int32_t)))
+		return LLM_ETOOLARGE;
+	ids = realloc(e->ids, cap * sizeof(int32_t));
+	if (ids)
+		e->ids = ids;
+	labels = ids ? realloc(e->labels, cap * sizeof(int32_t)) : NULL;
+	if (!labels)
+		return llm_fail(LLM_ENOMEM, "out of memory loading the dataset");
+	e->labels = labels;
+	e->cap_len = cap;
 	return LLM_OK;
 }
 
 static llm_err examples_push(struct ds_dataset *d, struct examples *e, const int32_t *ids,
 			     const int32_t *labels, size_t n)
 {
-	llm_err rc = examples_reserve(d, e, n);
+	llm_err rc = grow_offsets(d, e);
 
+	if (!rc)
+		rc = grow_tokens(d, e, n);
 	if (rc)
 		return rc;
 	memcpy(e->ids + e->len, ids, n * sizeof(int32_t));
@@ -480,7 +488,7 @@ static bool read_line(struct loader *l, FILE *f, size_t *len, bool *too_long)
 
 	*len = 0;
 	*too_long = false;
-	while ((c = getc(f)) != EOF && c != '\n') {
+	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
 		if (*len < max)
 			l->line[(*len)++] = (char)c;
 		else
@@ -697,14 +705,10 @@ static llm_err split(struct ds_dataset *d, double fraction)
 	return rc;
 }
 
-/* Sequences of whole examples in order: an example that does not fit in
- * what is left of the current sequence starts the next one; the rest is
- * padding with no loss. Each example's first token has no loss (nothing
- * before it in the sequence predicts it). */
-static llm_err pack(struct ds_dataset *d, struct part *p, int32_t pad)
+/* How many sequences pack() makes of e. */
+static size_t pack_count(const struct examples *e, size_t S)
 {
-	const struct examples *e = &p->ex;
-	size_t S = d->seq_len, room = 0, n_seq = 0, at = 0;
+	size_t room = 0, n_seq = 0;
 
 	for (size_t i = 0; i < e->n; i++) {
 		size_t len = e->off[i + 1] - e->off[i];
@@ -715,6 +719,18 @@ static llm_err pack(struct ds_dataset *d, struct part *p, int32_t pad)
 		}
 		room -= len;
 	}
+	return n_seq;
+}
+
+/* Sequences of whole examples in order: an example that does not fit in
+ * what is left of the current sequence starts the next one; the rest is
+ * padding with no loss. Each example's first token has no loss (nothing
+ * before it in the sequence predicts it). */
+static llm_err pack(struct ds_dataset *d, struct part *p, int32_t pad)
+{
+	const struct examples *e = &p->ex;
+	size_t S = d->seq_len, n_seq = pack_count(e, S), at = 0;
+
 	if (charge(d, n_seq * S * 2 * sizeof(int32_t)))
 		return LLM_ETOOLARGE;
 	p->seq_ids = malloc(n_seq * S * sizeof(int32_t) + 1);
@@ -780,6 +796,48 @@ static llm_err check_prompt(const json_t *spec)
 		return LLM_OK;
 	snprintf(detail, sizeof(detail), "%s", llm_last_error());
 	return llm_fail(LLM_EINVAL, "dataset: PromptVersion: %s", detail);
+}
+
+/* Reads an optional integer at path into *out, keeping *out when unset. */
+static llm_err opt_size(const json_t *spec, const char *path, uint64_t *out)
+{
+	json_int_t v;
+	llm_err rc = llm_json_get_int(spec, path, &v);
+
+	if (rc == LLM_ENOTFOUND)
+		return LLM_OK;
+	if (!rc && v < 0)
+		rc = llm_fail(LLM_EINVAL, "%s is negative", path);
+	if (!rc)
+		*out = (uint64_t)v;
+	return rc;
+}
+
+llm_err ds_config_from_spec(const json_t *spec, struct ds_config *cfg)
+{
+	const char *truncate = llm_json_str_or(spec, "dataset.truncate", "truncate");
+	uint64_t seq_len = 512, seed = 42;
+	double split = 0;
+	llm_err rc = ds_format_parse(llm_json_str_or(spec, "dataset.format", "text"), &cfg->format);
+
+	if (!rc && strcmp(truncate, "truncate") != 0 && strcmp(truncate, "drop") != 0)
+		rc = llm_fail(LLM_EINVAL, "dataset.truncate \"%s\" is not truncate or drop",
+			      truncate);
+	if (!rc && llm_json_get_num(spec, "dataset.validationSplit", &split) == LLM_ETYPE)
+		rc = LLM_ETYPE;
+	if (!rc)
+		rc = opt_size(spec, "hyperparameters.sequenceLength", &seq_len);
+	if (!rc)
+		rc = opt_size(spec, "hyperparameters.seed", &seed);
+	if (rc)
+		return rc;
+	cfg->drop_long = strcmp(truncate, "drop") == 0;
+	cfg->skip_invalid =
+		json_is_true(json_object_get(json_object_get(spec, "dataset"), "skipInvalid"));
+	cfg->validation_split = split;
+	cfg->seq_len = (size_t)seq_len;
+	cfg->seed = seed;
+	return LLM_OK;
 }
 
 static llm_err check_config(const struct ds_config *cfg)

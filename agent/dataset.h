@@ -67,6 +67,14 @@ typedef struct ds_dataset ds_dataset;
  * "chat"; NULL means text). LLM_EINVAL for anything else. */
 llm_err ds_format_parse(const char *s, enum ds_format *out);
 
+/* Fills the settings of cfg that a FineTuneJob spec holds: format,
+ * skip_invalid, drop_long (truncate), validation_split (spec.dataset),
+ * seq_len and seed (spec.hyperparameters), with the CRD's defaults for
+ * what is unset. train, validation (the role resolves their URIs), prompt
+ * and the caps are left as they are. LLM_EINVAL or LLM_ETYPE for a bad
+ * value, naming the field. */
+llm_err ds_config_from_spec(const json_t *spec, struct ds_config *cfg);
+
 /* Loads, tokenises with tok (borrowed; only used during the call), splits
  * and packs. Fails with LLM_EPARSE/LLM_EINVAL/LLM_ETYPE and a detail
  * "file.jsonl:17: missing \"completion\"" on the first malformed record

@@ -160,7 +160,7 @@ def test_gpt2_bytelevel_bpe(corpus, docs_file, tmp_path):
     docs = corpus[:50]
     check_parity("gpt2 directory", hf, docs, write_docs(tmp_path / "docs.bin", docs), [GPT2])
     # as tokenizer.json, in the hub's spelling ("" for no prefix or suffix)
-    spec = json.loads(hf._tokenizer.to_str())
+    spec = json.loads(hf.to_str())
     spec["model"].update(continuing_subword_prefix="", end_of_word_suffix="")
     (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
     check_parity("gpt2 tokenizer.json", Tokenizer.from_file(str(tmp_path / "tokenizer.json")),

@@ -523,6 +523,40 @@ static void test_gpt2_text_ends_with_endoftext(void **state)
 	assert_int_equal(seq_labels[3], IGN);
 }
 
+static void test_config_from_a_finetunejob_spec(void **state)
+{
+	struct ds_config cfg = {0};
+	json_t *spec = json_loads("{\"dataset\":{\"train\":\"pvc://d/t.jsonl\",\"format\":"
+				  "\"chat\",\"truncate\":\"drop\",\"skipInvalid\":true,"
+				  "\"validationSplit\":0.1},\"hyperparameters\":{"
+				  "\"sequenceLength\":256,\"seed\":7}}",
+				  0, NULL);
+
+	(void)state;
+	assert_int_equal(ds_config_from_spec(spec, &cfg), LLM_OK);
+	assert_int_equal(cfg.format, DS_CHAT);
+	assert_true(cfg.drop_long);
+	assert_true(cfg.skip_invalid);
+	assert_true(cfg.validation_split > 0.09 && cfg.validation_split < 0.11);
+	assert_int_equal(cfg.seq_len, 256);
+	assert_int_equal(cfg.seed, 7);
+	json_decref(spec);
+	spec = json_loads("{\"dataset\":{\"train\":\"x\"}}", 0, NULL);
+	assert_int_equal(ds_config_from_spec(spec, &cfg), LLM_OK);
+	assert_int_equal(cfg.format, DS_TEXT);
+	assert_false(cfg.drop_long);
+	assert_false(cfg.skip_invalid);
+	assert_int_equal(cfg.seq_len, 512);
+	assert_int_equal(cfg.seed, 42);
+	assert_true(cfg.validation_split == 0);
+	json_decref(spec);
+	spec = json_loads("{\"dataset\":{\"format\":\"csv\"}}", 0, NULL);
+	assert_int_equal(ds_config_from_spec(spec, &cfg), LLM_EINVAL);
+	assert_string_equal(llm_last_error(),
+			    "dataset format \"csv\" is not text, prompt-completion or chat");
+	json_decref(spec);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -546,6 +580,7 @@ int main(void)
 		T(test_rank_shards_partition_the_global_batch),
 		T(test_cursor_resumes_from_a_saved_position),
 		T(test_gpt2_text_ends_with_endoftext),
+		cmocka_unit_test(test_config_from_a_finetunejob_spec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
