@@ -55,9 +55,7 @@ static const struct kc_gvr PV_GVR = {"llmops.dev", "v1alpha1", "promptversions",
 struct ft_spec {
 	const char *base_uri, *train_uri, *val_uri, *out_uri;
 	char base[PATH_CAP], train[PATH_CAP], val[PATH_CAP], out[PATH_CAP];
-	enum ds_format format;
-	double val_split;
-	bool skip_invalid, drop_long;
+	struct ds_config data; /* spec.dataset and the lengths, as the dataset reads them */
 	const char *prompt_name;
 	bool lora;
 	struct llm_lora_config lcfg;
@@ -157,17 +155,6 @@ static llm_err spec_num(json_t *spec, const char *path, double def, double min, 
 	return LLM_OK;
 }
 
-static llm_err spec_bool(json_t *spec, const char *path, bool *out)
-{
-	llm_err rc = llm_json_get_bool(spec, path, out);
-
-	if (rc == LLM_ENOTFOUND) {
-		*out = false;
-		return LLM_OK;
-	}
-	return rc ? wrap(rc, "spec.%s", path) : LLM_OK;
-}
-
 /* A URI field mapped to a local path; required fields fail when absent. */
 static llm_err spec_uri(json_t *spec, const char *path, bool required, const char **uri, char *buf)
 {
@@ -251,23 +238,16 @@ static llm_err parse_hparams(json_t *spec, struct ft_spec *sp)
 
 static llm_err parse_dataset(json_t *spec, struct ft_spec *sp)
 {
-	const char *trunc = llm_json_str_or(spec, "dataset.truncate", "truncate");
 	llm_err rc = spec_uri(spec, "dataset.train", true, &sp->train_uri, sp->train);
 
 	if (!rc)
 		rc = spec_uri(spec, "dataset.validation", false, &sp->val_uri, sp->val);
 	if (!rc)
-		rc = spec_num(spec, "dataset.validationSplit", 0, 0, 0.5, &sp->val_split);
-	if (!rc)
-		rc = ds_format_parse(llm_json_str_or(spec, "dataset.format", NULL), &sp->format);
-	if (!rc)
-		rc = spec_bool(spec, "dataset.skipInvalid", &sp->skip_invalid);
+		rc = ds_config_from_spec(spec, &sp->data);
 	if (rc)
 		return rc;
-	if (strcmp(trunc, "truncate") && strcmp(trunc, "drop"))
-		return llm_fail(LLM_EINVAL, "spec.dataset.truncate: '%s' is not truncate or drop",
-				trunc);
-	sp->drop_long = strcmp(trunc, "drop") == 0;
+	sp->data.train = sp->train;
+	sp->data.validation = sp->val[0] ? sp->val : NULL;
 	sp->prompt_name = llm_json_str_or(spec, "dataset.promptRef.name", NULL);
 	return LLM_OK;
 }
@@ -374,17 +354,6 @@ static llm_err check_base(struct ft_run *r)
 
 static llm_err load_data(struct ft_run *r)
 {
-	struct ds_config dc = {
-		.train = r->sp.train,
-		.validation = r->sp.val[0] ? r->sp.val : NULL,
-		.validation_split = r->sp.val_split,
-		.format = r->sp.format,
-		.prompt = r->prompt ? json_object_get(r->prompt, "spec") : NULL,
-		.skip_invalid = r->sp.skip_invalid,
-		.drop_long = r->sp.drop_long,
-		.seq_len = (size_t)r->sp.seq,
-		.seed = (uint64_t)r->sp.seed,
-	};
 	llm_err rc = check_base(r);
 
 	if (rc)
@@ -392,7 +361,8 @@ static llm_err load_data(struct ft_run *r)
 	rc = llm_tok_load(r->sp.base, &r->tok);
 	if (rc)
 		return wrap(rc, "base model %s: no usable tokenizer", r->sp.base_uri);
-	return ds_load(&dc, r->tok, &r->ds);
+	r->sp.data.prompt = r->prompt ? json_object_get(r->prompt, "spec") : NULL;
+	return ds_load(&r->sp.data, r->tok, &r->ds);
 }
 
 /* PEFT's default targets for the family: the attention projections. */
