@@ -1066,6 +1066,8 @@ int finetune_run(const struct agent_job *job)
 		rc = setup(&r);
 	if (!rc && r.rank == 0)
 		report_dataset(&r);
+	if (!rc && r.rank == 0) /* a resumed run keeps reporting the kept checkpoints */
+		rc = report_checkpoints(&r);
 	if (!rc && r.rank == 0)
 		fprintf(stderr,
 			"finetune: %s, %lld steps (%lld per epoch), %d micro batches of %lld "

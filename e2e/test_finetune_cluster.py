@@ -11,6 +11,7 @@ cluster by e2e/test_finetune_local.py). Artifacts use file:/// URIs, since
 the test node runs Pods as local processes."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,54 @@ def test_malformed_dataset_fails_the_job_and_the_log_names_the_line(admin_api, n
     reason = [c["reason"] for c in st["conditions"] if c["type"] == "Failed"]
     assert reason == ["BackoffLimitExceeded"]
     assert "train.jsonl:4" in test_node.log(ns, "bad-a0-w0", "finetune")
+
+
+def agent_pids(ns, name):
+    """Pids of the agent processes (`<exe> finetune --resource FineTuneJob/ns/name`)."""
+    want = f"FineTuneJob/{ns}/{name}".encode()
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        # argv[0] is the test node's staged copy of the binary, not its name
+        if argv[1:3] == [b"finetune", b"--resource"] and want in argv:
+            pids.append(int(d.name))
+    return pids
+
+
+def debug_procs(word):
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            c = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if word in c:
+            out.append((d.name, c))
+    return out
+
+
+def test_killed_worker_is_restarted_and_resumes_from_its_checkpoint(admin_api, ns, operator,
+                                                                    model, tmp_path,
+                                                                    test_node):
+    train = write_jsonl(tmp_path / "train.jsonl", records(64))
+    out = tmp_path / "out"
+    hp = {"epochs": 8, "globalBatchSize": 4, "microBatchSize": 2, "sequenceLength": 32,
+          "learningRate": 3e-3}
+    create(admin_api, ns, "resume", spec(model, train, out, hyperparameters=hp))
+    first = out / "checkpoints/step-00000005"
+    assert wait_for(first.exists, 120, 0.005), status(admin_api, ns, "resume")
+    pids = agent_pids(ns, "resume")
+    assert len(pids) == 1, debug_procs(b"resume")
+    os.kill(pids[0], signal.SIGKILL)
+    st = wait_phase(admin_api, ns, "resume", "Succeeded", timeout=180)
+    if st.get("restarts", 0) == 0:
+        pytest.skip("the worker finished before it was killed")
+    assert st["restarts"] == 1
+    log = test_node.log(ns, "resume-a1-w0", "finetune")
+    resumed = int(log.split("resuming at step ")[1].split()[0])
+    assert resumed >= 5
+    assert st["progress"]["step"] == st["progress"]["totalSteps"] == 56
+    assert [c["step"] for c in st["checkpoints"]] == [55, 56]
