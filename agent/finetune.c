@@ -25,6 +25,7 @@
 #include "dataset.h"
 #include "kc_client.h"
 #include "kc_config.h"
+#include "kc_events.h"
 #include "llm_json.h"
 #include "llm_log.h"
 #include "llm_safetensors.h"
@@ -1031,6 +1032,25 @@ static void termination_message(const char *msg)
 	close(fd);
 }
 
+/* In a cluster, an Event on the FineTuneJob keeps the reason of a failure
+ * after the operator has deleted the worker Pods (and their logs). */
+static void failure_event(struct ft_run *r, int status, const char *msg)
+{
+	const char *pod = getenv("POD_NAME");
+	kc_events *ev = NULL;
+
+	if (!r->h || !r->object)
+		return;
+	if (kc_events_new(r->h, "llmops.dev/agent", pod && *pod ? pod : "llmops-agent", &ev))
+		return;
+	kc_events_record(ev, r->object, status == FT_EXIT_STOPPED ? "Normal" : "Warning",
+			 status == FT_EXIT_DATAERR   ? "InvalidInput"
+			 : status == FT_EXIT_STOPPED ? "Stopped"
+						     : "TrainingFailed",
+			 "Train", "rank %d: %s", r->rank, msg);
+	kc_events_destroy(ev);
+}
+
 static void run_free(struct ft_run *r)
 {
 	agent_status_destroy(r->status);
@@ -1057,6 +1077,7 @@ int finetune_run(const struct agent_job *job)
 	struct ft_run r = {.job = job, .eval_loss = NAN, .last_loss = NAN};
 	char msg[1200];
 	llm_err rc;
+	int status;
 
 	catch_stop_signals();
 	rc = get_object(&r);
@@ -1080,17 +1101,18 @@ int finetune_run(const struct agent_job *job)
 		rc = write_output(&r);
 	if (!rc && r.world > 1)
 		rc = llm_coll_barrier(r.coll);
+	status = !rc		       ? FT_EXIT_OK
+		 : rc == LLM_ECANCELED ? FT_EXIT_STOPPED
+		 : r.dataerr	       ? FT_EXIT_DATAERR
+				       : FT_EXIT_FAILED;
 	if (rc) {
 		snprintf(msg, sizeof(msg), "%s: %s", llm_errname(rc), llm_last_error());
 		fprintf(stderr, "llmops-agent finetune: %s\n", msg);
 		termination_message(msg);
+		failure_event(&r, status, msg);
 	}
 	if (r.status)
 		agent_status_flush(r.status);
 	run_free(&r);
-	if (!rc)
-		return FT_EXIT_OK;
-	if (rc == LLM_ECANCELED)
-		return FT_EXIT_STOPPED;
-	return r.dataerr ? FT_EXIT_DATAERR : FT_EXIT_FAILED;
+	return status;
 }

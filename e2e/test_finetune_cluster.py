@@ -10,6 +10,7 @@ resolve <job>-w0.<job>-workers.<ns>.svc (two workers are covered without a
 cluster by e2e/test_finetune_local.py). Artifacts use file:/// URIs, since
 the test node runs Pods as local processes."""
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -38,7 +39,9 @@ def ns(admin_api):
         "rules": [{"apiGroups": ["llmops.dev"], "resources": ["finetunejobs", "promptversions"],
                    "verbs": ["get", "list", "watch"]},
                   {"apiGroups": ["llmops.dev"], "resources": ["finetunejobs/status"],
-                   "verbs": ["get", "patch", "update"]}]})
+                   "verbs": ["get", "patch", "update"]},
+                  {"apiGroups": ["", "events.k8s.io"], "resources": ["events"],
+                   "verbs": ["create", "patch"]}]})
     rbac.create_namespaced_role_binding(name, {
         "metadata": {"name": "agent"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "agent"},
@@ -124,6 +127,12 @@ def test_malformed_dataset_fails_the_job_and_the_log_names_the_line(admin_api, n
     reason = [c["reason"] for c in st["conditions"] if c["type"] == "Failed"]
     assert reason == ["BackoffLimitExceeded"]
     assert "train.jsonl:4" in test_node.log(ns, "bad-a0-w0", "finetune")
+    # the Pods and their logs are gone in a real cluster; the Event stays
+    resp = client.EventsV1Api(admin_api).list_namespaced_event(ns, _preload_content=False)
+    events = json.loads(resp.data)["items"]  # raw: some Events have no eventTime
+    notes = [e.get("note", "") for e in events
+             if e["regarding"]["name"] == "bad" and e["reason"] == "InvalidInput"]
+    assert notes and "train.jsonl:4" in notes[0], [(e["reason"], e.get("note")) for e in events]
 
 
 def agent_pids(ns, name):
