@@ -57,12 +57,12 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube bench-operator test-lua golden fuzz-tokenizer
+	bench-kube bench-operator bench-cpu test-lua golden
 
 all: $(BINARIES) $(TOOLS) build/libllmops.a cuda-info ## build the binaries and libraries
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 22
+	@grep -hE '^[a-z%-]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 22
 
 deps: ## install everything needed (idempotent; seconds when nothing changed)
 	@scripts/deps.sh
@@ -155,10 +155,6 @@ golden: ## regenerate the reference outputs under tests/golden/ with the referen
 	@for g in tests/golden/*/make_reference.py; do \
 		echo "golden: $$g"; build/golden-venv/bin/python $$g || exit 1; done
 
-FUZZ_SECONDS ?= 600
-fuzz-tokenizer: ## fuzz the tokenizer loaders and encoder, FUZZ_SECONDS (600) per harness; needs clang
-	@scripts/fuzz.sh tokenizer $(FUZZ_SECONDS)
-
 test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
 	$(CUDA_TEST)
 
@@ -166,7 +162,8 @@ test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
 
 FUZZ_SECONDS ?= 600
 
-fuzz-%: ## run the libFuzzer harness tests/fuzz/fuzz_%.c for FUZZ_SECONDS (default 600)
+# fuzz-safetensors, fuzz-tokenizer, fuzz-prompt: each harness tests/fuzz/fuzz_<name>*.c
+fuzz-%: ## fuzz-<name>: the libFuzzer harnesses tests/fuzz/fuzz_<name>*.c, FUZZ_SECONDS (600) each
 	@scripts/fuzz.sh $* $(FUZZ_SECONDS)
 
 # --- benchmarks ---------------------------------------------------------------------
@@ -175,10 +172,14 @@ build/bench/%: bench/%.c build/libllmops.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
 
-bench: bench-kube bench-operator ## every benchmark that runs on this machine
+bench: bench-kube bench-operator bench-cpu ## every benchmark that runs on this machine
 
 bench-kube: deps build/bench/bench_kube ## Kubernetes runtime: memory, watch latency, reconcile rate
 	@bench/run-kube.sh
+
+bench-cpu: deps build/bench/bench_cpu ## CPU runtime against PyTorch: training, decoding, embeddings
+	@scripts/deps.sh golden
+	@build/golden-venv/bin/python bench/run_cpu.py
 
 bench-operator: deps all ## operator memory at idle and with 1,000 resources of each kind
 	@bench/run-operator.sh

@@ -4,7 +4,8 @@
  * (Llama-2: Prepend/Replace or Metaspace, byte fallback, fused unknowns) and
  * WordPiece (BERT vocab.txt or tokenizer.json, BertNormalizer).
  *
- * Added tokens are matched in the raw text before normalisation. Text that is
+ * Added tokens are matched in the raw text before normalisation (those marked
+ * "normalized", in the normalised text, as HF does). Text that is
  * not valid UTF-8 is repaired first (each invalid sequence becomes U+FFFD).
  * Truncation and padding in tokenizer.json are ignored (callers do that).
  * Every malformed file is an error with a detail naming the file and the

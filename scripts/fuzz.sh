@@ -8,8 +8,9 @@
 # seeded with tests/fuzz/seeds/<name>/, the files tests/fuzz/<name>.seeds
 # lists and what tests/fuzz/seeds.sh writes for the tokenizer harnesses;
 # tests/fuzz/<name>.dict is the dictionary when present. Crashes are written
-# to build/fuzz/ and fail the run. clang-14 and its runtime are installed
-# from Debian's packages on first use.
+# to build/fuzz/ and fail the run. Afterwards the corpora are replayed through
+# a coverage build and llvm-cov reports the line coverage of lib/llm_<name>*.c.
+# clang-14 and its runtime are installed from Debian's packages on first use.
 set -euo pipefail
 
 name=${1:?usage: scripts/fuzz.sh <name> [seconds]}
@@ -53,3 +54,22 @@ for src in "${harnesses[@]}"; do
 	nice -n 10 "$bin" -max_total_time="$seconds" -print_final_stats=1 \
 		-artifact_prefix=build/fuzz/ -rss_limit_mb=2048 "${dict[@]}" "$corpus" "${seeds[@]}"
 done
+
+# Line coverage of the library by the corpora: rebuild with profiling, replay.
+cov=build/fuzz/coverage
+mkdir -p "$cov"
+rm -f "$cov"/*.profraw
+objects=()
+for src in "${harnesses[@]}"; do
+	h=$(basename "$src" .c)
+	# shellcheck disable=SC2046
+	clang-14 -std=c11 -D_GNU_SOURCE -O1 -fsanitize=fuzzer -fprofile-instr-generate \
+		-fcoverage-mapping -Ilib -Ikernels/include $(pkg-config --cflags jansson yaml-0.1) \
+		"$src" lib/*.c -o "$cov/$h" \
+		$(pkg-config --libs libcurl jansson yaml-0.1 libwebsockets openssl) -lm -lpthread
+	LLVM_PROFILE_FILE="$cov/$h.profraw" "$cov/$h" -runs=0 "build/fuzz/corpus-$h" >/dev/null 2>&1
+	objects+=(-object "$cov/$h")
+done
+llvm-profdata-14 merge -sparse "$cov"/*.profraw -o "$cov/all.profdata"
+echo "fuzz: line coverage of lib/llm_$name*.c by the corpora"
+llvm-cov-14 report "${objects[@]:1}" -instr-profile="$cov/all.profdata" lib/llm_"$name"*.c

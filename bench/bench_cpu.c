@@ -1,0 +1,208 @@
+/* The llmops side of `make bench-cpu` (bench/run_cpu.py runs PyTorch on the
+ * same shapes in bench/cpu_torch.py and pairs the results). One case per
+ * process, so peak RSS is the case's own:
+ *   gpt2_train    full training steps (zero_grad, forward with loss,
+ *                 backward, AdamW) of a GPT-2 with 6 layers, width 384, 6
+ *                 heads, vocab 50257, B=8, T=256, seeded random weights:
+ *                 tokens/s over 3 steps after a warm-up step
+ *   llama_decode  greedy generation with the KV cache, batch 1, on a ~15M
+ *                 parameter Llama (llama2.c's stories15M shape: 6 layers, 288
+ *                 wide, 6 heads, d_ff 768, vocab 32000, tied), 16-token
+ *                 prompt, 128 new tokens (prefill included): tokens/s
+ *   minilm_embed  all-MiniLM-L6-v2 from build/assets: tokenise and embed 128
+ *                 sentences in batches of 32, each cut to 128 tokens:
+ *                 sentences/s
+ * Prints {"case","value","unit","peak_rss_mib"} on stdout.
+ * Usage: bench_cpu <case> */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "llm_tokenizer.h"
+#include "llmops_embedder.h"
+#include "llmops_model.h"
+
+#define MINILM_DIR "build/assets/all-MiniLM-L6-v2"
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void check(llm_err err, const char *what)
+{
+	if (!err)
+		return;
+	fprintf(stderr, "bench_cpu: %s: %s: %s\n", what, llm_errname(err), llm_last_error());
+	exit(1);
+}
+
+static double gpt2_train(const char **unit)
+{
+	enum { B = 8, T = 256, STEPS = 3 };
+	struct llm_model_config c;
+	struct llm_adamw opt = {
+		.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
+	static int tokens[B * T];
+	llm_model *m;
+	double t0 = 0.0;
+	float loss;
+
+	llm_model_config_default(&c, LLM_ARCH_GPT2);
+	c.n_layer = 6;
+	c.n_head = 6;
+	c.d_model = 384;
+	c.max_pos = T;
+	check(llm_model_new(&c, B, T, 0, 0, &m), "gpt2 new");
+	for (int i = 0; i < B * T; i++)
+		tokens[i] = (int)((i * 2654435761u) % (unsigned)c.vocab_size);
+	for (int s = 0; s <= STEPS; s++) {
+		if (s == 1)
+			t0 = now_s(); /* step 0 is the warm-up */
+		check(llm_model_zero_grad(m), "zero_grad");
+		check(llm_model_forward(m, tokens, tokens, B, T, &loss), "forward");
+		check(llm_model_backward(m), "backward");
+		check(llm_model_step(m, &opt, NULL), "step");
+	}
+	llm_model_destroy(m);
+	*unit = "tokens/s";
+	return (double)B * T * STEPS / (now_s() - t0);
+}
+
+static double llama_decode(const char **unit)
+{
+	enum { PROMPT = 16, NEW = 128 };
+	struct llm_model_config c;
+	int prompt[PROMPT], out[NEW];
+	llm_model *m;
+	double t0;
+
+	llm_model_config_default(&c, LLM_ARCH_LLAMA);
+	c.n_layer = 6;
+	c.n_head = 6;
+	c.n_kv_head = 6;
+	c.d_model = 288;
+	c.d_ff = 768;
+	c.max_pos = 256;
+	c.norm_eps = 1e-5f;
+	c.tie_embeddings = 1;
+	check(llm_model_new(&c, 1, PROMPT + NEW, LLM_MODEL_INFERENCE, 0, &m), "llama new");
+	for (int i = 0; i < PROMPT; i++)
+		prompt[i] = 3 + (i * 7919) % (c.vocab_size - 3);
+	check(llm_model_generate(m, prompt, 1, PROMPT, NEW, NULL, out), "warm-up");
+	t0 = now_s();
+	check(llm_model_generate(m, prompt, 1, PROMPT, NEW, NULL, out), "generate");
+	llm_model_destroy(m);
+	*unit = "tokens/s";
+	return NEW / (now_s() - t0);
+}
+
+enum { MINI_BATCH = 32, MINI_SEQ = 128, MINI_BATCHES = 4 };
+
+/* The sentences cpu_torch.py builds: 160 words each, so every one is cut to
+ * MINI_SEQ tokens. */
+static char *minilm_sentence(int i)
+{
+	static const char *const words[] = {"the",    "quick", "brown", "fox", "jumps",
+					    "over",   "a",     "lazy",	"dog", "while",
+					    "models", "embed", "text"};
+	enum { NW = sizeof(words) / sizeof(words[0]), LEN = 160 };
+	char *s = malloc(LEN * 8);
+	size_t n = 0;
+
+	if (!s)
+		exit(1);
+	for (int j = 0; j < LEN; j++)
+		n += (size_t)snprintf(s + n, LEN * 8 - n, "%s%s", j ? " " : "",
+				      words[(i + j) % NW]);
+	return s;
+}
+
+/* Tokenises sentence i into row (MINI_SEQ): [CLS] ... [SEP], cut as
+ * sentence-transformers cuts (keeping the final [SEP]). */
+static int minilm_tokenize(const llm_tok *tok, int i, int *row)
+{
+	char *s = minilm_sentence(i);
+	uint32_t *ids;
+	size_t n;
+
+	check(llm_tok_encode(tok, s, strlen(s), true, &ids, &n), "encode");
+	if (n > MINI_SEQ) {
+		ids[MINI_SEQ - 1] = ids[n - 1];
+		n = MINI_SEQ;
+	}
+	for (size_t j = 0; j < MINI_SEQ; j++)
+		row[j] = j < n ? (int)ids[j] : 0;
+	free(ids);
+	free(s);
+	return (int)n;
+}
+
+static void minilm_batch(llm_embedder *e, const llm_tok *tok, int first, float *out)
+{
+	static int ids[MINI_BATCH * MINI_SEQ];
+	int lengths[MINI_BATCH];
+
+	for (int b = 0; b < MINI_BATCH; b++)
+		lengths[b] = minilm_tokenize(tok, first + b, ids + b * MINI_SEQ);
+	check(llm_embedder_encode(e, ids, lengths, MINI_BATCH, MINI_SEQ, out), "embed");
+}
+
+static double minilm_embed(const char **unit)
+{
+	llm_embedder *e;
+	llm_tok *tok;
+	float *out;
+	double t0;
+
+	check(llm_embedder_load(MINILM_DIR, MINI_BATCH, MINI_SEQ, &e), "load " MINILM_DIR);
+	check(llm_tok_load(MINILM_DIR, &tok), "tokenizer " MINILM_DIR);
+	out = malloc(sizeof(float) * MINI_BATCH * (size_t)llm_embedder_dim(e));
+	if (!out)
+		exit(1);
+	minilm_batch(e, tok, 0, out); /* warm-up */
+	t0 = now_s();
+	for (int b = 0; b < MINI_BATCHES; b++)
+		minilm_batch(e, tok, b * MINI_BATCH, out);
+	*unit = "sentences/s";
+	double rate = MINI_BATCH * MINI_BATCHES / (now_s() - t0);
+
+	free(out);
+	llm_tok_destroy(tok);
+	llm_embedder_destroy(e);
+	return rate;
+}
+
+static const struct {
+	const char *name;
+	double (*run)(const char **unit);
+} cases[] = {
+	{"gpt2_train", gpt2_train},
+	{"llama_decode", llama_decode},
+	{"minilm_embed", minilm_embed},
+};
+
+int main(int argc, char **argv)
+{
+	struct rusage ru;
+	const char *unit = "";
+
+	for (size_t i = 0; argc == 2 && i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(argv[1], cases[i].name))
+			continue;
+		double v = cases[i].run(&unit);
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("{\"case\": \"%s\", \"value\": %.3f, \"unit\": \"%s\", "
+		       "\"peak_rss_mib\": %.1f}\n",
+		       cases[i].name, v, unit, (double)ru.ru_maxrss / 1024.0);
+		return 0;
+	}
+	fprintf(stderr, "usage: bench_cpu gpt2_train|llama_decode|minilm_embed\n");
+	return 2;
+}
