@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "finetune.h"
+#include "llm_log.h"
 #include "llm_opts.h"
 #include "llm_yaml.h"
+#include "role.h"
 
 #ifndef LLMOPS_VERSION
 #define LLMOPS_VERSION "unknown"
@@ -18,13 +21,6 @@
 #define EXIT_ROLE_UNAVAILABLE 64
 #define SPEC_FILE_MAX	      (4u << 20)
 
-/* What a role receives: the resource it works for. */
-struct agent_job {
-	const char *kind, *ns, *name; /* from --resource, or the file's metadata */
-	json_t *object;		      /* from -f, else NULL (the role fetches it) */
-	const char *kubeconfig;	      /* --kubeconfig, or NULL */
-};
-
 struct agent_role {
 	const char *name;
 	const char *kind; /* the resource kind it serves */
@@ -33,7 +29,7 @@ struct agent_role {
 };
 
 static const struct agent_role roles[] = {
-	{"finetune", "FineTuneJob", "full or LoRA fine-tuning", NULL},
+	{"finetune", "FineTuneJob", "full or LoRA fine-tuning", finetune_run},
 	{"index", "RagIndex", "build a vector index", NULL},
 	{"search", "RagIndex", "serve vector search", NULL},
 	{"eval", "EvalRun", "compute evaluation metrics", NULL},
@@ -119,12 +115,16 @@ static int load_file(const char *path, struct agent_job *job)
 		return -1;
 	}
 	job->object = json_incref(json_array_get(docs, 0));
-	json_decref(docs);
+	job->docs = docs;
 	if (!json_is_object(job->object)) {
 		fprintf(stderr, "llmops-agent: %s: no resource in the file\n", path);
 		return -1;
 	}
 	job->kind = json_string_value(json_object_get(job->object, "kind"));
+	job->ns = json_string_value(
+		json_object_get(json_object_get(job->object, "metadata"), "namespace"));
+	job->name = json_string_value(
+		json_object_get(json_object_get(job->object, "metadata"), "name"));
 	if (!job->kind) {
 		fprintf(stderr, "llmops-agent: %s: the resource has no kind\n", path);
 		return -1;
@@ -137,6 +137,7 @@ static int parse_role_args(const struct agent_role *r, int argc, char **argv, ch
 			   size_t size, struct agent_job *job)
 {
 	const char *res, *file;
+	llm_log_level level;
 	int next;
 
 	if (llm_opts_parse(role_opts, argc, argv, 1, &next)) {
@@ -168,6 +169,11 @@ static int parse_role_args(const struct agent_role *r, int argc, char **argv, ch
 		return 2;
 	}
 	job->kubeconfig = llm_opts_get(role_opts, "kubeconfig");
+	if (llm_log_parse_level(llm_opts_get(role_opts, "log-level"), &level)) {
+		fprintf(stderr, "llmops-agent %s: %s\n", r->name, llm_last_error());
+		return 2;
+	}
+	llm_log_set_level(level);
 	return -1;
 }
 
@@ -185,6 +191,7 @@ static int run_role(const struct agent_role *r, int argc, char **argv)
 		status = r->run(&job);
 	}
 	json_decref(job.object);
+	json_decref(job.docs);
 	return status;
 }
 

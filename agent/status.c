@@ -13,8 +13,14 @@ struct agent_status {
 	struct kc_gvr gvr;
 	char *group, *version, *resource, *api_version, *kind, *ns, *name;
 	uint64_t interval_ms, last_write_ms;
-	json_t *pending; /* status fields not written yet */
+	json_t *pending; /* every field this reporter owns, latest values */
+	bool dirty;	 /* pending holds values not written yet */
 };
+
+/* The status fields agents own (docs/api-conventions.md): the operator's
+ * phase, conditions and times are never sent. */
+static const char *const agent_fields[] = {"progress", "results", "latestCheckpoint", "checkpoints",
+					   "dataset"};
 
 llm_err agent_status_new(kc_http *h, const struct kc_gvr *r, const char *api_version,
 			 const char *kind, const char *ns, const char *name, int interval_ms,
@@ -50,7 +56,7 @@ llm_err agent_status_flush(agent_status *s)
 	json_t *patch, *out = NULL;
 	llm_err rc;
 
-	if (json_object_size(s->pending) == 0)
+	if (!s->dirty)
 		return LLM_OK;
 	patch = json_pack("{s:s, s:s, s:{s:s, s:s}, s:O}", "apiVersion", s->api_version, "kind",
 			  s->kind, "metadata", "name", s->name, "namespace", s->ns, "status",
@@ -64,16 +70,20 @@ llm_err agent_status_flush(agent_status *s)
 			 llm_last_error());
 		return rc;
 	}
-	json_object_clear(s->pending);
+	s->dirty = false;
 	return LLM_OK;
 }
 
 llm_err agent_status_set(agent_status *s, const char *field, json_t *value)
 {
-	if (strcmp(field, "progress") != 0 && strcmp(field, "results") != 0)
-		return llm_fail(LLM_EINVAL,
-				"agents report status.progress or status.results, not %s", field);
+	bool known = false;
+
+	for (size_t i = 0; i < sizeof(agent_fields) / sizeof(agent_fields[0]); i++)
+		known |= strcmp(field, agent_fields[i]) == 0;
+	if (!known)
+		return llm_fail(LLM_EINVAL, "agents do not report status.%s", field);
 	json_object_set_new(s->pending, field, json_deep_copy(value));
+	s->dirty = true;
 	if (llm_mono_ms() - s->last_write_ms < s->interval_ms)
 		return LLM_OK;
 	return agent_status_flush(s);

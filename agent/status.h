@@ -1,9 +1,12 @@
-/* How agents report: server-side apply of status.progress and
- * status.results on their resource's /status subresource, under the field
- * manager "llmops-agent", so the operator's fields (phase, conditions,
- * observedGeneration) and the agent's never overwrite each other. Updates
- * are coalesced: at most one write per interval (a few seconds), the latest
- * values winning, so a training loop can report every step for free. */
+/* How agents report: server-side apply of the fields agents own
+ * (status.progress, status.results, and for FineTuneJob
+ * status.latestCheckpoint, status.checkpoints and status.dataset) on their
+ * resource's /status subresource, under the field manager "llmops-agent", so
+ * the operator's fields (phase, conditions, observedGeneration) and the
+ * agent's never overwrite each other. Every write sends every field set so
+ * far (an apply that left one out would remove it). Updates are coalesced:
+ * at most one write per interval (a few seconds), the latest values
+ * winning, so a training loop can report every step for free. */
 #ifndef AGENT_STATUS_H
 #define AGENT_STATUS_H
 
@@ -22,8 +25,8 @@ llm_err agent_status_new(kc_http *h, const struct kc_gvr *r, const char *api_ver
 			 const char *kind, const char *ns, const char *name, int interval_ms,
 			 agent_status **out);
 
-/* Sets status.<field> ("progress" or "results") to value (borrowed), and
- * writes everything pending if the interval has passed. */
+/* Sets status.<field> (one of the fields above) to value (borrowed), and
+ * writes if the interval has passed. LLM_EINVAL for another field. */
 llm_err agent_status_set(agent_status *s, const char *field, json_t *value);
 
 /* Writes what is pending now (at the end of a run, or before exiting). */

@@ -386,6 +386,17 @@ def finetune_job():
         "tokensPerSecond": number("Training throughput over all workers.", minimum=0),
         "eta": duration("Estimated time remaining (a duration, not a timestamp)."),
     })
+    dataset = obj("What the agent (rank 0) read from the dataset.", {
+        "records": int64("Non-blank JSONL lines read, every file.", minimum=0),
+        "trainExamples": int64("Examples in the training set.", minimum=0),
+        "validationExamples": int64("Examples in the validation set.", minimum=0),
+        "skipped": int64("Malformed records skipped (dataset.skipInvalid).", minimum=0),
+        "truncated": int64("Examples cut to sequenceLength.", minimum=0),
+        "dropped": int64("Examples longer than sequenceLength left out (truncate: drop).",
+                         minimum=0),
+        "tokens": int64("Tokens in the kept examples.", minimum=0),
+        "sequences": int64("Packed training sequences of sequenceLength tokens.", minimum=0),
+    })
     checkpoint = obj("A checkpoint that is kept.", {
         "step": int64("Optimizer step the checkpoint was taken at.", minimum=0),
         "uri": status_uri("Where the checkpoint is."),
@@ -519,6 +530,7 @@ def finetune_job():
         "latestCheckpoint": status_uri("The most recent checkpoint."),
         "checkpoints": array("Checkpoints that are kept, by step.", checkpoint, max_items=100,
                              list_type="map", keys=["step"]),
+        "dataset": dataset,
         "output": status_uri("The trained model or adapter, once the job succeeded."),
     }, "Observed state: phase and conditions from the operator, progress and checkpoints "
        "from the agent.")

@@ -75,7 +75,7 @@ def test_operator_logs_json_and_exits_cleanly_on_sigterm(root):
     assert proc.wait(timeout=10) == 0
 
 
-@pytest.mark.parametrize("role, kind", [("finetune", "FineTuneJob"), ("eval", "EvalRun"),
+@pytest.mark.parametrize("role, kind", [("index", "RagIndex"), ("eval", "EvalRun"),
                                         ("no-such-role", "FineTuneJob")])
 def test_agent_role_not_available_exits_64(root, role, kind):
     res = subprocess.run([str(root / "bin/llmops-agent"), role, "--resource",
@@ -103,9 +103,9 @@ def test_agent_reads_a_spec_file_without_a_cluster(root, tmp_path):
                     "metadata: {name: local}\nspec: {baseModel: file:///m}\n")
     res = subprocess.run([str(root / "bin/llmops-agent"), "finetune", "-f", str(spec)],
                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
-    # Parsed and dispatched: the role itself is not in this version.
-    assert res.returncode == 64
-    assert "role 'finetune' is not available" in res.stderr
+    # Parsed and dispatched: the role refuses the incomplete spec as bad input.
+    assert res.returncode == 65
+    assert "spec.output is required" in res.stderr
 
 
 def test_agent_role_help_names_the_kind(root):

@@ -230,13 +230,26 @@ def test_finetunejob_deletion_cascades_to_its_children(admin_api, ns, operator):
 
 
 def test_finetunejob_reports_a_missing_agent_role(admin_api, ns, operator):
-    real = ROOT / "bin" / "llmops-agent"
-    behave("ftj-norole", f'exec "{real}" "$@"')
+    # what an agent image without the role does (agent/main.c exits 64)
+    behave("ftj-norole", "exit 64")
     create(admin_api, ns, finetunejob("ftj-norole", workers=1))
     wait_phase(admin_api, ns, "FineTuneJob", "ftj-norole", "Failed")
     failed = condition(status_of(admin_api, ns, "FineTuneJob", "ftj-norole"), "Failed")
     assert failed["reason"] == "RoleUnavailable"
     assert "does not implement the finetune role (exit 64)" in failed["message"]
+
+
+def test_finetunejob_fails_at_once_on_invalid_input(admin_api, ns, operator):
+    # the real agent: the example's base model is not on this node, exit 65
+    real = ROOT / "bin" / "llmops-agent"
+    behave("ftj-badinput", f'exec "{real}" "$@"')
+    create(admin_api, ns, finetunejob("ftj-badinput", workers=1))
+    wait_phase(admin_api, ns, "FineTuneJob", "ftj-badinput", "Failed")
+    status = status_of(admin_api, ns, "FineTuneJob", "ftj-badinput")
+    failed = condition(status, "Failed")
+    assert failed["reason"] == "InvalidInput"
+    assert "invalid input (exit 65)" in failed["message"]
+    assert status.get("restarts", 0) == 0
 
 
 def test_gpu_workers_get_gpu_limits_and_run_on_the_gpu_node(admin_api, ns, operator):

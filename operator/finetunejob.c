@@ -4,7 +4,8 @@
  * latest checkpoint), until backoffLimit restarts have been used. suspend
  * removes the workers (and the clock of activeDeadlineSeconds, as for a
  * Job); the deadline fails the job with reason DeadlineExceeded; a worker
- * exiting 64 means the image's agent lacks the role, which no restart can
+ * exiting 64 means the image's agent lacks the role and exiting 65 means the
+ * job's input is wrong (spec, dataset, base model), which no restart can
  * fix; ttlSecondsAfterFinished deletes a finished job.
  *
  * Pods are named <job>-a<attempt>-w<rank> and labelled with the attempt, so
@@ -20,6 +21,7 @@
 #include "llm_json.h"
 
 #define EXIT_ROLE_UNAVAILABLE 64
+#define EXIT_INVALID_INPUT    65 /* sysexits.h EX_DATAERR */
 
 static long spec_long(json_t *ftj, const char *path, long def)
 {
@@ -100,7 +102,8 @@ json_t *ftj_worker_pod(struct op_ctx *c, json_t *ftj, long attempt, long rank)
 struct gang {
 	long workers, attempt;
 	long running, succeeded, failed, present;
-	bool role_missing; /* a worker exited 64 */
+	bool role_missing;	   /* a worker exited 64 */
+	const char *input_problem; /* a worker exited 65: its termination message or "" */
 	bool present_rank[64];
 	json_t *stale;	 /* pods of older attempts */
 	json_t *current; /* pods of this attempt */
@@ -144,6 +147,10 @@ static void classify(json_t *pods, struct gang *g)
 		if (strcmp(phase, "Failed") == 0) {
 			g->failed++;
 			g->role_missing |= exit_code(pod) == EXIT_ROLE_UNAVAILABLE;
+			if (exit_code(pod) == EXIT_INVALID_INPUT)
+				g->input_problem = llm_json_str_or(
+					pod, "status.containerStatuses[0].state.terminated.message",
+					"");
 		}
 	}
 }
@@ -276,7 +283,7 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *ftj)
 	json_t *pods = NULL, *status;
 	struct kc_result res;
 	time_t started;
-	char msg[256];
+	char msg[1024]; /* room for a worker's termination message */
 
 	if (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)
 		return after_finish(c, ftj);
@@ -303,6 +310,14 @@ static struct kc_result reconcile(struct op_ctx *c, json_t *ftj)
 			 "image with it in spec.image",
 			 EXIT_ROLE_UNAVAILABLE);
 		res = finish(c, ftj, status, &g, false, "RoleUnavailable", msg);
+	} else if (g.input_problem) {
+		snprintf(
+			msg, sizeof(msg),
+			"a worker stopped on invalid input (exit %d)%s%s; fix the spec, dataset or "
+			"base model and apply the job again (the InvalidInput event names the "
+			"problem)",
+			EXIT_INVALID_INPUT, *g.input_problem ? ": " : "", g.input_problem);
+		res = finish(c, ftj, status, &g, false, "InvalidInput", msg);
 	} else if (g.failed && g.attempt >= spec_long(ftj, "spec.backoffLimit", 3)) {
 		snprintf(msg, sizeof(msg), "a worker failed and all %ld restarts are used",
 			 spec_long(ftj, "spec.backoffLimit", 3));

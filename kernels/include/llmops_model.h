@@ -157,6 +157,37 @@ int llm_model_tensor_count(const llm_model *m);
 llm_err llm_model_tensor_info(const llm_model *m, int i, const char **name, int *ndim,
 			      int64_t shape[2]);
 
+/* ---- training state (checkpoints, data parallelism) ---- */
+
+/* The trainable values as flat arrays of n floats each: the base
+ * parameters, or only the LoRA adapters once added. Order and layout are
+ * this module's own (the same for models of the same config and adapters),
+ * so they suit all-reducing gradients and saving optimizer state, not file
+ * formats. */
+struct llm_model_state {
+	float *params;
+	float *grads;
+	float *exp_avg;	   /* AdamW first moment */
+	float *exp_avg_sq; /* AdamW second moment */
+	size_t n;
+};
+
+/* Fills *out, allocating gradients and moments (zeros) when missing. The
+ * pointers are borrowed from m and stay valid until adapters are added or
+ * removed or m is destroyed. LLM_EINVAL for an inference model, LLM_ENOMEM. */
+llm_err llm_model_train_state(llm_model *m, struct llm_model_state *out);
+
+/* The counters training depends on besides the arrays above: AdamW steps
+ * taken (the bias correction's t) and training forward passes run (they seed
+ * the LoRA dropout masks). Restoring both with the state gives the same
+ * next step as an uninterrupted run. */
+struct llm_model_counters {
+	int adam_steps;
+	uint64_t forwards;
+};
+void llm_model_get_counters(const llm_model *m, struct llm_model_counters *out);
+void llm_model_set_counters(llm_model *m, const struct llm_model_counters *c);
+
 /* ---- LoRA (PEFT semantics) ---- */
 
 #define LLM_LORA_MAX_TARGETS 8

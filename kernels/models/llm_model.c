@@ -1024,6 +1024,21 @@ static void adamw_tensors(const struct mtensor *ts, int n, float *p, const float
 	}
 }
 
+static llm_err alloc_moments(llm_model *m)
+{
+	if (m->adam_m)
+		return LLM_OK;
+	m->adam_m = calloc(m->n_params, sizeof(float));
+	m->adam_v = calloc(m->n_params, sizeof(float));
+	if (!m->adam_m || !m->adam_v) {
+		free(m->adam_m);
+		free(m->adam_v);
+		m->adam_m = m->adam_v = NULL;
+		return llm_fail(LLM_ENOMEM, "model: out of memory for AdamW state");
+	}
+	return LLM_OK;
+}
+
 llm_err llm_model_step(llm_model *m, const struct llm_adamw *opt, float *grad_norm)
 {
 	llm_err err = check_adamw(opt);
@@ -1044,16 +1059,9 @@ llm_err llm_model_step(llm_model *m, const struct llm_adamw *opt, float *grad_no
 	} else {
 		if (!m->grads)
 			return llm_fail(LLM_EINVAL, "model: step before any gradient");
-		if (!m->adam_m) {
-			m->adam_m = calloc(m->n_params, sizeof(float));
-			m->adam_v = calloc(m->n_params, sizeof(float));
-			if (!m->adam_m || !m->adam_v) {
-				free(m->adam_m);
-				free(m->adam_v);
-				m->adam_m = m->adam_v = NULL;
-				return llm_fail(LLM_ENOMEM, "model: out of memory for AdamW state");
-			}
-		}
+		err = alloc_moments(m);
+		if (err)
+			return err;
 		norm = cpu_clip_grad_norm(m->grads, m->n_params, opt->max_grad_norm);
 		m->t++;
 		adamw_tensors(m->tensors, m->n_tensors, m->params, m->grads, m->adam_m, m->adam_v,
@@ -1062,6 +1070,45 @@ llm_err llm_model_step(llm_model *m, const struct llm_adamw *opt, float *grad_no
 	if (grad_norm)
 		*grad_norm = norm;
 	return LLM_OK;
+}
+
+/* ---- training state ---- */
+
+llm_err llm_model_train_state(llm_model *m, struct llm_model_state *out)
+{
+	llm_err err = check_trainable(m, "train_state");
+
+	if (!err && !m->lora && !m->grads)
+		err = llm_model_zero_grad(m);
+	if (!err && !m->lora)
+		err = alloc_moments(m);
+	if (err)
+		return err;
+	if (m->lora) {
+		float *p = m->lora->mem;
+		size_t n = m->lora->n;
+
+		*out = (struct llm_model_state){p, p + n, p + 2 * n, p + 3 * n, n};
+	} else {
+		*out = (struct llm_model_state){m->params, m->grads, m->adam_m, m->adam_v,
+						m->n_params};
+	}
+	return LLM_OK;
+}
+
+void llm_model_get_counters(const llm_model *m, struct llm_model_counters *out)
+{
+	out->adam_steps = m->lora ? m->lora->t : m->t;
+	out->forwards = m->n_forward;
+}
+
+void llm_model_set_counters(llm_model *m, const struct llm_model_counters *c)
+{
+	if (m->lora)
+		m->lora->t = c->adam_steps;
+	else
+		m->t = c->adam_steps;
+	m->n_forward = c->forwards;
 }
 
 /* ---- LoRA ---- */

@@ -1,0 +1,110 @@
+/* Unit tests for the models' training state (llm_model_train_state and the
+ * counters): restoring the arrays and counters of a model into a fresh one
+ * gives bit for bit the next step of the original, full and LoRA (with
+ * dropout, whose masks follow the forward counter). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llmops_model.h"
+
+static const struct llm_adamw OPT = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f};
+
+static llm_model *tiny(bool lora)
+{
+	struct llm_model_config c;
+	struct llm_lora_config lc = {
+		.r = 2, .alpha = 4, .dropout = 0.2f, .n_targets = 1, .seed = 3};
+	llm_model *m;
+
+	llm_model_config_default(&c, LLM_ARCH_GPT2);
+	c.vocab_size = 50;
+	c.max_pos = 16;
+	c.n_layer = 2;
+	c.n_head = 2;
+	c.d_model = 16;
+	assert_int_equal(llm_model_new(&c, 2, 8, 0, 42, &m), LLM_OK);
+	snprintf(lc.targets[0], sizeof(lc.targets[0]), "c_attn");
+	if (lora)
+		assert_int_equal(llm_model_lora_add(m, &lc), LLM_OK);
+	return m;
+}
+
+static void step(llm_model *m, int shift)
+{
+	int tokens[16];
+
+	for (int i = 0; i < 16; i++)
+		tokens[i] = (i * 7 + shift) % 50;
+	assert_int_equal(llm_model_zero_grad(m), LLM_OK);
+	assert_int_equal(llm_model_forward(m, tokens, tokens, 2, 8, NULL), LLM_OK);
+	assert_int_equal(llm_model_backward(m), LLM_OK);
+	assert_int_equal(llm_model_step(m, &OPT, NULL), LLM_OK);
+}
+
+static void resume_equals_uninterrupted(bool lora)
+{
+	llm_model *a = tiny(lora), *b = tiny(lora);
+	struct llm_model_state sa, sb;
+	struct llm_model_counters k;
+
+	for (int i = 0; i < 3; i++)
+		step(a, i);
+	assert_int_equal(llm_model_train_state(a, &sa), LLM_OK);
+	assert_int_equal(llm_model_train_state(b, &sb), LLM_OK);
+	assert_int_equal(sa.n, sb.n);
+	memcpy(sb.params, sa.params, sa.n * sizeof(float));
+	memcpy(sb.exp_avg, sa.exp_avg, sa.n * sizeof(float));
+	memcpy(sb.exp_avg_sq, sa.exp_avg_sq, sa.n * sizeof(float));
+	llm_model_get_counters(a, &k);
+	assert_int_equal(k.adam_steps, 3);
+	assert_int_equal(k.forwards, 3);
+	llm_model_set_counters(b, &k);
+	step(a, 3);
+	step(b, 3);
+	assert_memory_equal(sa.params, sb.params, sa.n * sizeof(float));
+	llm_model_destroy(a);
+	llm_model_destroy(b);
+}
+
+static void test_model_state_full_resume_is_exact(void **state)
+{
+	(void)state;
+	resume_equals_uninterrupted(false);
+}
+
+static void test_model_state_lora_resume_with_dropout_is_exact(void **state)
+{
+	(void)state;
+	resume_equals_uninterrupted(true);
+}
+
+static void test_model_state_lora_state_is_the_adapters(void **state)
+{
+	llm_model *m = tiny(true);
+	struct llm_model_state s;
+
+	(void)state;
+	assert_int_equal(llm_model_train_state(m, &s), LLM_OK);
+	/* c_attn of 2 layers: A (2,16) and B (48,2) each */
+	assert_int_equal(s.n, 2 * (2 * 16 + 48 * 2));
+	assert_true(s.grads == s.params + s.n && s.exp_avg_sq == s.params + 3 * s.n);
+	llm_model_destroy(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_model_state_full_resume_is_exact),
+		cmocka_unit_test(test_model_state_lora_resume_with_dropout_is_exact),
+		cmocka_unit_test(test_model_state_lora_state_is_the_adapters),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
