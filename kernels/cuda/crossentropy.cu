@@ -67,6 +67,12 @@ static __global__ void crossentropy_kernel(float *dlogits, float *losses, const 
 
 /* ---- launchers ---- */
 
+/* 256 threads per row up to 16k entries, 1024 above */
+static unsigned row_threads(int V)
+{
+	return V > 16384 ? 1024 : 256;
+}
+
 llm_err cuda_crossentropy_forward_backward(float *dlogits, float *losses, const float *logits,
 					   const int *targets, int N, int V, int ignore_index,
 					   float dloss, int *count, void *stream)
@@ -90,8 +96,8 @@ llm_err cuda_crossentropy_forward_backward(float *dlogits, float *losses, const 
 			return cuda_fail(fn, "count workspace", cerr);
 		}
 	}
-	crossentropy_kernel < < <N, V> 16384 ? 1024 : 256, 0,
-		s >>> (dlogits, losses, logits, targets, V, ignore_index, dloss, dcount);
+	crossentropy_kernel<<<N, row_threads(V), 0, s>>>(dlogits, losses, logits, targets, V,
+							 ignore_index, dloss, dcount);
 	err = cuda_check_launch(fn, "crossentropy_kernel");
 	if (!count)
 		return err;

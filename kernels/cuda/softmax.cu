@@ -48,12 +48,17 @@ static __global__ void softmax_forward_kernel(float *out, const float *inp, int 
 
 /* ---- launchers ---- */
 
+/* 256 threads per row up to 16k entries, 1024 above */
+static unsigned row_threads(int V)
+{
+	return V > 16384 ? 1024 : 256;
+}
+
 llm_err cuda_softmax_forward(float *out, const float *inp, int N, int V, void *stream)
 {
 	if (N < 1 || V < 1 || !out || !inp)
 		return llm_fail(LLM_EINVAL, "cuda_softmax_forward: N=%d V=%d out=%p inp=%p", N, V,
 				(void *)out, (const void *)inp);
-	softmax_forward_kernel < < <N, V> 16384 ? 1024 : 256, 0,
-		(cudaStream_t)stream >>> (out, inp, V);
+	softmax_forward_kernel<<<N, row_threads(V), 0, (cudaStream_t)stream>>>(out, inp, V);
 	return cuda_check_launch("cuda_softmax_forward", "softmax_forward_kernel");
 }
