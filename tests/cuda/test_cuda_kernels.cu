@@ -99,6 +99,12 @@ static void check_matmul_backward(int B, int T, int C, int OC)
 		    gemm_tol((long)BT), err);
 	check_close("matmul backward dbias", gdb, db, OC, gemm_tol((long)BT), gemm_tol((long)BT),
 		    err);
+	/* frozen input and bias: only dweight, and weight may be NULL */
+	float *dw2 = R((size_t)OC * C, 68), *gdw2 = D(dw2, (size_t)OC * C);
+	cpu_matmul_backward(NULL, dw2, NULL, dout, inp, w, B, T, C, OC);
+	err = cuda_matmul_backward(NULL, gdw2, NULL, gdout, ginp, NULL, B, T, C, OC, NULL);
+	check_close("matmul backward dweight only (dinp, dbias NULL)", gdw2, dw2, (size_t)OC * C,
+		    gemm_tol((long)BT), gemm_tol((long)BT), err);
 	timing(name, 4.0 * (BT * OC + 2 * BT * C + 2.0 * OC * C), 4.0 * BT * C * OC, [&] {
 		return cuda_matmul_backward(gdinp, gdw, gdb, gdout, ginp, gw, B, T, C, OC, NULL);
 	});
@@ -287,6 +293,18 @@ static void check_attention_backward(int B, int T, int NH, int NKV, int HS, int 
 	check_close(name, gdq, dq, nq, 5e-5, 5e-4, err);
 	check_close("attention backward dk", gdk, dk, nk, 5e-5, 5e-4, err);
 	check_close("attention backward dv", gdv, dv, nk, 5e-5, 5e-4, err);
+	/* dq alone (dk, dv NULL), then dk and dv alone: each pass on its own */
+	float *dq2 = R(nq, 69), *dk2 = R(nk, 70), *dv2 = R(nk, 71);
+	float *gdq2 = D(dq2, nq), *gdk2 = D(dk2, nk), *gdv2 = D(dv2, nk);
+	cpu_attention_backward(dq2, NULL, NULL, dout, q, k, v, out, lse, causal, B, T, NH, NKV, HS);
+	err = cuda_attention_backward(gdq2, NULL, NULL, gdout, gq, gk, gv, gout, glse, causal, B, T,
+				      NH, NKV, HS, NULL);
+	check_close("attention backward dq only", gdq2, dq2, nq, 5e-5, 5e-4, err);
+	cpu_attention_backward(NULL, dk2, dv2, dout, q, k, v, out, lse, causal, B, T, NH, NKV, HS);
+	err = cuda_attention_backward(NULL, gdk2, gdv2, gdout, gq, gk, gv, gout, glse, causal, B, T,
+				      NH, NKV, HS, NULL);
+	check_close("attention backward dk only", gdk2, dk2, nk, 5e-5, 5e-4, err);
+	check_close("attention backward dv only", gdv2, dv2, nk, 5e-5, 5e-4, err);
 	double pairs = (double)B * NH * T * T * (causal ? 0.5 : 1.0);
 	timing("attention backward", 4.0 * (4 * nq + 4 * nk), 2.0 * 7 * pairs * HS, [&] {
 		return cuda_attention_backward(gdq, gdk, gdv, gdout, gq, gk, gv, gout, glse, causal,
