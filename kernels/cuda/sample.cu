@@ -144,7 +144,7 @@ llm_err cuda_sample_forward(int *tokens, const float *logits, const struct llm_s
 			    void *scratch, int N, int V, uint64_t step, void *stream)
 {
 	(void)scratch;
-	if (N < 1 || V < 1 || !tokens || !logits || !s || (s->temperature > 0.0f && s->top_k < 0))
+	if (N < 1 || V < 1 || !tokens || !logits || !s)
 		return llm_fail(LLM_EINVAL,
 				"cuda_sample_forward: N=%d V=%d tokens=%p logits=%p s=%p", N, V,
 				(void *)tokens, (const void *)logits, (const void *)s);

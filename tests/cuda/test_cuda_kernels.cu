@@ -607,6 +607,8 @@ static void check_samples(void)
 		{{0.9f, 0, 0.9f, 0.0f, 4}, "top_p 0.9"},
 		{{1.0f, 0, 1.0f, 0.05f, 5}, "min_p 0.05"},
 		{{0.7f, 40, 0.95f, 0.02f, 6}, "top_k 40 top_p 0.95 min_p 0.02"},
+		{{0.8f, -1, 1.0f, 0.0f, 7}, "top_k -1 (off)"},
+		{{1.0f, 0, 0.0f, 0.0f, 8}, "top_p 0 (top token only)"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
