@@ -276,10 +276,11 @@ void cpu_sample_forward(int *tokens, const float *logits, const struct llm_sampl
 /* out (B,T,OC) = inp (B,T,C) . weight (OC,C)^T + bias (OC), fp32 cuBLAS SGEMM
  * (no TF32) followed by a bias-add kernel; bias may be NULL. Returns LLM_EINVAL
  * unless B, T, C, OC >= 1, B*T fits in an int and out, inp, weight are
- * non-NULL. The first call creates one process-wide cuBLAS handle on the
- * device current at that time; calls are serialised on it by a mutex so any
- * thread may call, but every later call must run with that same device
- * current (otherwise LLM_EUNSUPPORTED). out must not overlap the inputs. */
+ * non-NULL. The first cuBLAS-based call (this one, matmul backward, LoRA,
+ * scores) creates one process-wide cuBLAS handle on the device current at
+ * that time; calls are serialised on it by a mutex so any thread may call,
+ * but every later call must run with that same device current (otherwise
+ * LLM_EUNSUPPORTED). out must not overlap the inputs. */
 llm_err cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
 			    int B, int T, int C, int OC, void *stream);
 
@@ -448,7 +449,7 @@ llm_err cuda_device_init(int device, char *desc, size_t desclen);
 enum llm_backend llm_backend_select(int device, char *why, size_t whylen);
 
 /* Destroys the process-wide cuBLAS handle if one was created (the next
- * cuda_matmul_forward() creates a new one). Call it with no kernel calls in
+ * cuBLAS-based launcher creates a new one). Call it with no kernel calls in
  * flight on other threads, and before cudaDeviceReset(); calling it when no
  * handle exists is a no-op. */
 void cuda_kernels_free(void);
