@@ -60,7 +60,7 @@ static __global__ void sumsq_kernel(double *part, const float *grad, size_t n)
 }
 
 /* part[CLIP_PARTS] = sqrt(sum of part[0, nparts)); one block of CLIP_PARTS */
-static __global__ void norm_kernel(double *part, int nparts)
+static __global__ void __launch_bounds__(1024) norm_kernel(double *part, int nparts)
 {
 	double v = (int)threadIdx.x < nparts ? part[threadIdx.x] : 0.0;
 

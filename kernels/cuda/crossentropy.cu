@@ -18,9 +18,9 @@
 
 /* ---- kernels ---- */
 
-static __global__ void crossentropy_kernel(float *dlogits, float *losses, const float *logits,
-					   const int *targets, int V, int ignore_index, float dloss,
-					   int *count)
+static __global__ void __launch_bounds__(1024)
+	crossentropy_kernel(float *dlogits, float *losses, const float *logits, const int *targets,
+			    int V, int ignore_index, float dloss, int *count)
 {
 	int n = blockIdx.x, target = targets[n];
 	const float *x = logits + (size_t)n * V;

@@ -76,9 +76,9 @@ static __global__ void layernorm_dinp_kernel(float *dinp, const float *dout, con
 
 /* dweight (C) += sum_n dout * xhat, dbias (C) += sum_n dout; block (32, 32)
  * per 32 channels, fixed-order combination of the 32 row lanes */
-static __global__ void layernorm_dparams_kernel(float *dweight, float *dbias, const float *dout,
-						const float *inp, const float *mean,
-						const float *rstd, int N, int C)
+static __global__ void __launch_bounds__(1024)
+	layernorm_dparams_kernel(float *dweight, float *dbias, const float *dout, const float *inp,
+				 const float *mean, const float *rstd, int N, int C)
 {
 	__shared__ float pw[32][33], pb[32][33];
 	int c = blockIdx.x * 32 + threadIdx.x;

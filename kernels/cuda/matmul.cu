@@ -51,7 +51,8 @@ static __global__ void add_bias_kernel(float *out, const float *bias, int BT, in
 /* dbias (OC) += column sums of dout (BT,OC). Block (32, 32): threadIdx.x
  * picks the column, threadIdx.y strides over rows; the 32 partial sums are
  * then added in a fixed order, so the result is deterministic. */
-static __global__ void dbias_kernel(float *dbias, const float *dout, int BT, int OC)
+static __global__ void __launch_bounds__(1024)
+	dbias_kernel(float *dbias, const float *dout, int BT, int OC)
 {
 	__shared__ float part[32][33];
 	int col = blockIdx.x * 32 + threadIdx.x;

@@ -57,8 +57,9 @@ static __global__ void rmsnorm_dinp_kernel(float *dinp, const float *dout, const
 }
 
 /* dweight (C) += sum_n dout * inp * rstd; block (32, 32) per 32 channels */
-static __global__ void rmsnorm_dweight_kernel(float *dweight, const float *dout, const float *inp,
-					      const float *rstd, int N, int C)
+static __global__ void __launch_bounds__(1024)
+	rmsnorm_dweight_kernel(float *dweight, const float *dout, const float *inp,
+			       const float *rstd, int N, int C)
 {
 	__shared__ float pw[32][33];
 	int c = blockIdx.x * 32 + threadIdx.x;

@@ -35,7 +35,8 @@ static __device__ maxsum thread_maxsum(const float *x, int V)
 
 /* out (N,V) = softmax of each row of inp; out may equal inp (each thread
  * rewrites only elements it read, after the block-wide reduction) */
-static __global__ void softmax_forward_kernel(float *out, const float *inp, int V)
+static __global__ void __launch_bounds__(1024)
+	softmax_forward_kernel(float *out, const float *inp, int V)
 {
 	const float *x = inp + (size_t)blockIdx.x * V;
 	float *o = out + (size_t)blockIdx.x * V;
