@@ -50,7 +50,10 @@ CUDA_LIBS = -L$(CUDA_ROOT)/lib -L$(CUDA_ROOT)/lib64 -L$(NCCL_ROOT)/lib \
 	-Xlinker -rpath=$(CUDA_ROOT)/lib -Xlinker -rpath=$(NCCL_ROOT)/lib
 CUDA_SRC := $(wildcard kernels/cuda/*.cu)
 CUDA_OBJ := $(CUDA_SRC:%.cu=build/cuda-obj/%.o)
-CUDA_TEST := build/tests/cuda/test_cuda
+CUDA_TESTS := $(patsubst tests/cuda/%.cu,build/tests/cuda/%,$(wildcard tests/cuda/test_*.cu))
+# compute-sanitizer from the nvidia-cuda-sanitizer-api wheel, else the toolkit's
+SANITIZER = $(firstword $(wildcard $(CUDA_WHEELS)/cu13/bin/compute-sanitizer \
+	/usr/local/cuda/bin/compute-sanitizer))
 
 VENV := build/venv
 CONTROLPLANE := build/controlplane/bin
@@ -104,7 +107,7 @@ build/cuda-obj/%.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
-$(CUDA_TEST): tests/cuda/test_cuda.cu $(CUDA_OBJ) build/libllmops.a
+$(CUDA_TESTS): build/tests/cuda/%: tests/cuda/%.cu tests/cuda/harness.h $(CUDA_OBJ) build/libllmops.a
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -cudart none $< $(CUDA_OBJ) -o $@ -Xlinker --start-group \
 		build/libllmops.a $(CUDA_LIBS) $(patsubst -fopenmp,-lgomp,$(LDLIBS)) -Xlinker --end-group
@@ -137,7 +140,7 @@ test-lua: ## Argo CD health checks (Lua) against their fixtures
 
 test-cuda-compile: ## compile and link every .cu (needs nvcc; does not run)
 	@if [ -z "$(NVCC)" ]; then echo "CUDA: skipped compile check (no nvcc)"; \
-	else $(MAKE) --no-print-directory $(CUDA_TEST) && echo "CUDA: all .cu compiled and linked"; fi
+	else $(MAKE) --no-print-directory $(CUDA_TESTS) && echo "CUDA: all .cu compiled and linked"; fi
 
 test-integration: all $(INTEGRATION_TESTS) $(VALGRIND_TESTS) ## tests against a local control plane (started and stopped here)
 	@e2e/run.sh $(INTEGRATION_TESTS) -- $(VALGRIND_TESTS)
@@ -155,8 +158,14 @@ golden: ## regenerate the reference outputs under tests/golden/ with the referen
 	@for g in tests/golden/*/make_reference.py; do \
 		echo "golden: $$g"; build/golden-venv/bin/python $$g || exit 1; done
 
-test-cuda: $(CUDA_TEST) ## run the CUDA tests (needs an NVIDIA GPU)
-	$(CUDA_TEST)
+# The tests run once in full (checks and timings), then in quick mode (small
+# cases, no timing) under compute-sanitizer's memcheck, racecheck and synccheck.
+test-cuda: $(CUDA_TESTS) ## run the CUDA tests, then under compute-sanitizer (needs an NVIDIA GPU)
+	@set -e; for t in $(CUDA_TESTS); do echo "== $$t"; $$t; done
+	@if [ -z "$(SANITIZER)" ]; then echo "CUDA: compute-sanitizer not found; sanitizer runs skipped"; \
+	else set -e; for tool in memcheck racecheck synccheck; do for t in $(CUDA_TESTS); do \
+		echo "== compute-sanitizer --tool $$tool $$t"; \
+		LLMOPS_CUDA_QUICK=1 $(SANITIZER) --tool $$tool --error-exitcode 1 $$t; done; done; fi
 
 # --- fuzzing ------------------------------------------------------------------
 

@@ -9,7 +9,12 @@
  * run with that device current (checked: LLM_EUNSUPPORTED otherwise). cuBLAS
  * allows a handle to be used by one host thread at a time; a mutex serialises
  * the set-stream + SGEMM pair so any thread may call, at the cost of launches
- * from several threads queueing on the lock (the GEMM itself runs async). */
+ * from several threads queueing on the lock (the GEMM itself runs async).
+ * Other files reach the same handle through cuda_cublas_acquire() and
+ * cuda_cublas_release() (cuda_common.h).
+ *
+ * Backward: two SGEMMs with beta = 1 (accumulate) and a deterministic
+ * column-sum kernel for dbias (no atomics). */
 #include <climits>
 #include <mutex>
 
@@ -43,16 +48,38 @@ static __global__ void add_bias_kernel(float *out, const float *bias, int BT, in
 		out[(size_t)row * OC + col] += b;
 }
 
+/* dbias (OC) += column sums of dout (BT,OC). Block (32, 32): threadIdx.x
+ * picks the column, threadIdx.y strides over rows; the 32 partial sums are
+ * then added in a fixed order, so the result is deterministic. */
+static __global__ void __launch_bounds__(1024)
+	dbias_kernel(float *dbias, const float *dout, int BT, int OC)
+{
+	__shared__ float part[32][33];
+	int col = blockIdx.x * 32 + threadIdx.x;
+	float acc = 0.0f;
+
+	if (col < OC)
+		for (int row = threadIdx.y; row < BT; row += 32)
+			acc += dout[(size_t)row * OC + col];
+	part[threadIdx.y][threadIdx.x] = acc;
+	__syncthreads();
+	if (threadIdx.y != 0 || col >= OC)
+		return;
+	for (int y = 1; y < 32; y++)
+		acc += part[y][threadIdx.x];
+	dbias[col] += acc;
+}
+
 /* ---- launchers ---- */
 
-static llm_err cublas_fail(const char *what, cublasStatus_t st)
+llm_err cuda_cublas_fail(const char *fn, const char *what, cublasStatus_t st)
 {
-	return llm_fail(LLM_EINTERNAL, "cuda_matmul_forward: %s: %s (%s)", what,
-			cublasGetStatusName(st), cublasGetStatusString(st));
+	return llm_fail(LLM_EINTERNAL, "%s: %s: %s (%s)", fn, what, cublasGetStatusName(st),
+			cublasGetStatusString(st));
 }
 
 /* Creates the handle on device dev if there is none; caller holds handle_lock. */
-static llm_err ensure_handle_locked(int dev)
+static llm_err ensure_handle_locked(const char *fn, int dev)
 {
 	cublasStatus_t st;
 
@@ -60,23 +87,52 @@ static llm_err ensure_handle_locked(int dev)
 		if (handle_device == dev)
 			return LLM_OK;
 		return llm_fail(LLM_EUNSUPPORTED,
-				"cuda_matmul_forward: cuBLAS handle is on device %d, "
-				"called on device %d",
+				"%s: cuBLAS handle is on device %d, called on device %d", fn,
 				handle_device, dev);
 	}
 	st = cublasCreate(&handle);
 	if (st != CUBLAS_STATUS_SUCCESS) {
 		handle = NULL;
-		return cublas_fail("cublasCreate", st);
+		return cuda_cublas_fail(fn, "cublasCreate", st);
 	}
 	st = cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH);
 	if (st != CUBLAS_STATUS_SUCCESS) {
 		cublasDestroy(handle);
 		handle = NULL;
-		return cublas_fail("cublasSetMathMode", st);
+		return cuda_cublas_fail(fn, "cublasSetMathMode", st);
 	}
 	handle_device = dev;
 	return LLM_OK;
+}
+
+llm_err cuda_cublas_acquire(const char *fn, cudaStream_t stream, cublasHandle_t *h)
+{
+	cublasStatus_t st;
+	llm_err err;
+	int dev;
+	cudaError_t cerr = cudaGetDevice(&dev);
+
+	if (cerr != cudaSuccess)
+		return cuda_fail(fn, "cudaGetDevice", cerr);
+	handle_lock.lock();
+	err = ensure_handle_locked(fn, dev);
+	if (err)
+		goto out_unlock;
+	st = cublasSetStream(handle, stream);
+	if (st != CUBLAS_STATUS_SUCCESS) {
+		err = cuda_cublas_fail(fn, "cublasSetStream", st);
+		goto out_unlock;
+	}
+	*h = handle;
+	return LLM_OK;
+out_unlock:
+	handle_lock.unlock();
+	return err;
+}
+
+void cuda_cublas_release(void)
+{
+	handle_lock.unlock();
 }
 
 /* out (BT,OC) = inp (BT,C) . weight (OC,C)^T, row-major. cuBLAS is column-major:
@@ -87,24 +143,17 @@ static llm_err sgemm(float *out, const float *inp, const float *weight, int BT, 
 		     cudaStream_t stream)
 {
 	const float alpha = 1.0f, beta = 0.0f;
+	cublasHandle_t h;
 	cublasStatus_t st;
-	llm_err err;
-	int dev;
-	cudaError_t cerr = cudaGetDevice(&dev);
+	llm_err err = cuda_cublas_acquire("cuda_matmul_forward", stream, &h);
 
-	if (cerr != cudaSuccess)
-		return cuda_fail("cuda_matmul_forward", "cudaGetDevice", cerr);
-	std::lock_guard<std::mutex> guard(handle_lock);
-	err = ensure_handle_locked(dev);
 	if (err)
 		return err;
-	st = cublasSetStream(handle, stream);
+	st = cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, OC, BT, C, &alpha, weight, C, inp, C, &beta,
+			 out, OC);
+	cuda_cublas_release();
 	if (st != CUBLAS_STATUS_SUCCESS)
-		return cublas_fail("cublasSetStream", st);
-	st = cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, OC, BT, C, &alpha, weight, C, inp, C,
-			 &beta, out, OC);
-	if (st != CUBLAS_STATUS_SUCCESS)
-		return cublas_fail("cublasSgemm", st);
+		return cuda_cublas_fail("cuda_matmul_forward", "cublasSgemm", st);
 	return LLM_OK;
 }
 
@@ -128,6 +177,59 @@ llm_err cuda_matmul_forward(float *out, const float *inp, const float *weight, c
 	grid.y = BT < BIAS_MAX_GRID_Y ? (unsigned)BT : BIAS_MAX_GRID_Y;
 	add_bias_kernel<<<grid, LLMOPS_BLOCK, 0, s>>>(out, bias, (int)BT, OC);
 	return cuda_check_launch("cuda_matmul_forward", "add_bias_kernel");
+}
+
+/* Column-major reading as in sgemm(): dinp^T (C x BT) += weight^T (C x OC) .
+ * dout^T (OC x BT) is (N, N, m = C, n = BT, k = OC); dweight^T (C x OC) +=
+ * inp^T (C x BT) . dout (BT x OC) is (N, T, m = C, n = OC, k = BT). */
+static llm_err sgemm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+			      const float *weight, int BT, int C, int OC, cudaStream_t stream)
+{
+	const char *fn = "cuda_matmul_backward";
+	const float one = 1.0f;
+	cublasHandle_t h;
+	cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+	llm_err err = cuda_cublas_acquire(fn, stream, &h);
+
+	if (err)
+		return err;
+	if (dinp)
+		st = cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, C, BT, OC, &one, weight, C, dout, OC,
+				 &one, dinp, C);
+	if (st == CUBLAS_STATUS_SUCCESS && dweight)
+		st = cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, BT, &one, inp, C, dout, OC,
+				 &one, dweight, C);
+	cuda_cublas_release();
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return cuda_cublas_fail(fn, "cublasSgemm", st);
+	return LLM_OK;
+}
+
+llm_err cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+			     const float *inp, const float *weight, int B, int T, int C, int OC,
+			     void *stream)
+{
+	cudaStream_t s = (cudaStream_t)stream;
+	long long BT = (long long)B * T;
+	llm_err err;
+
+	if (!dout || (dinp && !weight) || (dweight && !inp) || B < 1 || T < 1 || C < 1 || OC < 1 ||
+	    BT > INT_MAX)
+		return llm_fail(LLM_EINVAL,
+				"cuda_matmul_backward: B=%d T=%d C=%d OC=%d dout=%p inp=%p "
+				"weight=%p",
+				B, T, C, OC, (const void *)dout, (const void *)inp,
+				(const void *)weight);
+	if (dinp || dweight) {
+		err = sgemm_backward(dinp, dweight, dout, inp, weight, (int)BT, C, OC, s);
+		if (err)
+			return err;
+	}
+	if (!dbias)
+		return LLM_OK;
+	dbias_kernel<<<(unsigned)ceil_div((size_t)OC, 32), dim3(32, 32), 0, s>>>(dbias, dout,
+										 (int)BT, OC);
+	return cuda_check_launch("cuda_matmul_backward", "dbias_kernel");
 }
 
 void cuda_kernels_free(void)

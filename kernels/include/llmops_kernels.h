@@ -276,10 +276,11 @@ void cpu_sample_forward(int *tokens, const float *logits, const struct llm_sampl
 /* out (B,T,OC) = inp (B,T,C) . weight (OC,C)^T + bias (OC), fp32 cuBLAS SGEMM
  * (no TF32) followed by a bias-add kernel; bias may be NULL. Returns LLM_EINVAL
  * unless B, T, C, OC >= 1, B*T fits in an int and out, inp, weight are
- * non-NULL. The first call creates one process-wide cuBLAS handle on the
- * device current at that time; calls are serialised on it by a mutex so any
- * thread may call, but every later call must run with that same device
- * current (otherwise LLM_EUNSUPPORTED). out must not overlap the inputs. */
+ * non-NULL. The first cuBLAS-based call (this one, matmul backward, LoRA,
+ * scores) creates one process-wide cuBLAS handle on the device current at
+ * that time; calls are serialised on it by a mutex so any thread may call,
+ * but every later call must run with that same device current (otherwise
+ * LLM_EUNSUPPORTED). out must not overlap the inputs. */
 llm_err cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
 			    int B, int T, int C, int OC, void *stream);
 
@@ -289,8 +290,166 @@ llm_err cuda_matmul_forward(float *out, const float *inp, const float *weight, c
 llm_err cuda_residual_forward(float *out, const float *inp1, const float *inp2, int N,
 			      void *stream);
 
+/* Backward of cuda_matmul_forward: dinp (B,T,C) += dout . weight and
+ * dweight (OC,C) += dout^T . inp by two fp32 SGEMMs with beta = 1 on the
+ * shared cuBLAS handle (same device rule as cuda_matmul_forward), dbias (OC)
+ * += column sums of dout by a deterministic kernel (no atomics). Any gradient
+ * may be NULL; weight may be NULL when dinp is, inp when dweight is.
+ * LLM_EINVAL unless B, T, C, OC >= 1, B*T fits in an int and dout is set. */
+llm_err cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+			     const float *inp, const float *weight, int B, int T, int C, int OC,
+			     void *stream);
+
+/* As cpu_embedding_forward; tokens (B,T) is a device array whose values are
+ * not checked (out-of-range tokens read out of bounds, as on the CPU).
+ * LLM_EINVAL unless B, T, C >= 1, pos0 >= 0 and out, tokens, wte are set. */
+llm_err cuda_embedding_forward(float *out, const int *tokens, const float *wte, const float *wpe,
+			       int B, int T, int C, int pos0, void *stream);
+
+/* As cpu_embedding_backward, deterministic without atomics: the first
+ * occurrence of each token in tokens sums every later row with that token in
+ * (b,t) order and adds once into dwte; dwpe sums over b in order. Work grows
+ * with (B*T)^2 / 1024 token comparisons on top of the B*T*C data. */
+llm_err cuda_embedding_backward(float *dwte, float *dwpe, const float *dout, const int *tokens,
+				int B, int T, int C, int pos0, void *stream);
+
+/* As cpu_layernorm_forward, one warp per row, statistics in double. LLM_EINVAL
+ * unless N, C >= 1 and out, inp, weight, bias are set. */
+llm_err cuda_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+			       const float *weight, const float *bias, int N, int C, float eps,
+			       void *stream);
+
+/* As cpu_layernorm_backward (accumulates; NULL gradients skipped); dinp by
+ * one warp per row, dweight and dbias by a deterministic column reduction. */
+llm_err cuda_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+				const float *inp, const float *weight, const float *mean,
+				const float *rstd, int N, int C, void *stream);
+
+/* As cpu_rmsnorm_forward, one warp per row, sum of squares in double. */
+llm_err cuda_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N,
+			     int C, float eps, void *stream);
+
+/* As cpu_rmsnorm_backward (accumulates; NULL gradients skipped). */
+llm_err cuda_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+			      const float *weight, const float *rstd, int N, int C, void *stream);
+
+/* As cpu_rope_forward (HF rotate_half layout, cos/sin as HF computes them).
+ * LLM_EINVAL unless B, T, H >= 1, HS >= 2 even, pos0 >= 0 and theta > 0. */
+llm_err cuda_rope_forward(float *out, const float *inp, int B, int T, int H, int HS, int pos0,
+			  float theta, void *stream);
+
+/* As cpu_rope_backward (accumulates into dinp). */
+llm_err cuda_rope_backward(float *dinp, const float *dout, int B, int T, int H, int HS, int pos0,
+			   float theta, void *stream);
+
+/* As cpu_attention_forward: fused flash-attention forward, one block per
+ * tile of query rows of one (b, head), K/V tiles in shared memory, online
+ * softmax; lse may be NULL. key_len is a device array (B) or NULL. Design
+ * limit: HS <= 128 (LLM_EINVAL above). LLM_EINVAL also unless B, T, Tk, NH,
+ * NKV, HS >= 1, NH % NKV == 0, Tcap >= Tk, and Tk >= T when causal. */
+llm_err cuda_attention_forward(float *out, float *lse, const float *q, const float *k,
+			       const float *v, const int *key_len, int causal, int B, int T, int Tk,
+			       int Tcap, int NH, int NKV, int HS, void *stream);
+
+/* As cpu_attention_backward (Tk == Tcap == T, accumulates, NULL gradients
+ * skipped): probabilities recomputed from q, k and lse; dk and dv by one
+ * block per (b, kv head, key tile), dq by one block per query tile, so no
+ * two blocks write the same element (no atomics, deterministic). HS <= 128. */
+llm_err cuda_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+				const float *k, const float *v, const float *out, const float *lse,
+				int causal, int B, int T, int NH, int NKV, int HS, void *stream);
+
+/* As cpu_gelu_forward / cpu_gelu_backward; N == 0 queues nothing. */
+llm_err cuda_gelu_forward(float *out, const float *inp, long N, enum llm_gelu kind, void *stream);
+llm_err cuda_gelu_backward(float *dinp, const float *inp, const float *dout, long N,
+			   enum llm_gelu kind, void *stream);
+
+/* As cpu_swiglu_forward / cpu_swiglu_backward; N == 0 queues nothing. */
+llm_err cuda_swiglu_forward(float *out, const float *gate, const float *up, long N, void *stream);
+llm_err cuda_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
+			     const float *up, long N, void *stream);
+
+/* As cpu_softmax_forward: one block per row, a single online (max, sum)
+ * pass then the write pass. LLM_EINVAL unless N, V >= 1. */
+llm_err cuda_softmax_forward(float *out, const float *inp, int N, int V, void *stream);
+
+/* As cpu_crossentropy_forward_backward, one block per row. The count of rows
+ * not ignored, which the CPU twin returns, goes to *count (a host pointer)
+ * when count is not NULL: that needs a small stream-ordered workspace and a
+ * synchronisation of the stream before returning. With count NULL the call
+ * is fully asynchronous. */
+llm_err cuda_crossentropy_forward_backward(float *dlogits, float *losses, const float *logits,
+					   const int *targets, int N, int V, int ignore_index,
+					   float dloss, int *count, void *stream);
+
+/* As cpu_adamw_update; LLM_EINVAL if t < 1 or a pointer is NULL. */
+llm_err cuda_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
+			  float beta1, float beta2, float eps, float weight_decay, int t,
+			  void *stream);
+
+/* As cpu_clip_grad_norm, deterministic (two-stage reduction, no atomics);
+ * the clipping is decided on the device. The norm the CPU twin returns goes
+ * to *norm (a host pointer) when norm is not NULL, which synchronises the
+ * stream; with norm NULL the call is fully asynchronous. Uses a workspace of
+ * about 8 KiB from the stream-ordered pool (cudaMallocAsync). */
+llm_err cuda_clip_grad_norm(float *grad, size_t n, float max_norm, float *norm, void *stream);
+
+/* As cpu_lora_forward / cpu_lora_backward (same scratch sizes and layout,
+ * same dropout mask from llm_uniform): fp32 SGEMMs on the shared cuBLAS
+ * handle, dropout as elementwise kernels. */
+llm_err cuda_lora_forward(float *out, float *hidden, const float *inp, const float *lora_a,
+			  const float *lora_b, float *scratch, int B, int T, int C, int OC, int r,
+			  float scaling, float dropout, uint64_t seed, void *stream);
+llm_err cuda_lora_backward(float *dinp, float *dlora_a, float *dlora_b, const float *dout,
+			   const float *inp, const float *hidden, const float *lora_a,
+			   const float *lora_b, float *scratch, int B, int T, int C, int OC, int r,
+			   float scaling, float dropout, uint64_t seed, void *stream);
+
+/* As cpu_mean_pool_forward (lengths is a device array or NULL), one block
+ * per batch row; the L2 norm is summed in double. */
+llm_err cuda_mean_pool_forward(float *out, const float *inp, const int *lengths, int B, int T,
+			       int C, int normalize, void *stream);
+
+/* As cpu_topk_forward (NaN first, ties by lower index), one block per row:
+ * a radix select finds the k-th key, the k winners are gathered and sorted
+ * in shared memory. Design limit: k <= 2048 (LLM_EINVAL above). */
+llm_err cuda_topk_forward(float *values, int *indices, const float *inp, int N, int V, int k,
+			  void *stream);
+
+/* As cpu_score_forward: one SGEMM on the shared cuBLAS handle, then for the
+ * cosine metric the norms (in double) into a stream-ordered workspace of
+ * Q + N doubles and a scaling kernel. */
+llm_err cuda_score_forward(float *scores, const float *queries, const float *matrix, int Q, int N,
+			   int D, enum llm_metric metric, void *stream);
+
+/* As cpu_sample_forward; s is a host pointer, scratch is unused here (it may
+ * be NULL) since one block per row finds each cut (top-k, top-p, the draw)
+ * by a radix descent over the row without sorting it. Sums of weights are
+ * taken in double in another order than the CPU's, so a draw that lands
+ * within ~1e-12 of a boundary may pick the neighbour. */
+llm_err cuda_sample_forward(int *tokens, const float *logits, const struct llm_sampling *s,
+			    void *scratch, int N, int V, uint64_t step, void *stream);
+
+/* ---- backend selection (kernels/cuda/device.cu; CPU-only stubs in
+ * kernels/cpu/backend.c when CUDA is not linked in) ---- */
+
+enum llm_backend { LLM_BACKEND_CPU = 0, LLM_BACKEND_CUDA = 1 };
+
+/* Makes device the current CUDA device on this thread and creates its
+ * context. Writes "NAME, sm_XY, N GiB" into desc (desclen bytes, may be
+ * NULL/0). LLM_ENOTFOUND when there is no such device, LLM_EUNSUPPORTED when
+ * it is older than sm_90 or CUDA is not linked in, LLM_EINTERNAL when CUDA
+ * fails to initialise. */
+llm_err cuda_device_init(int device, char *desc, size_t desclen);
+
+/* Picks the backend a program should run on: LLM_BACKEND_CUDA when
+ * cuda_device_init(device) succeeds, else LLM_BACKEND_CPU. why (whylen
+ * bytes, may be NULL) receives one line saying which backend and why, for the
+ * program's log. Never fails. */
+enum llm_backend llm_backend_select(int device, char *why, size_t whylen);
+
 /* Destroys the process-wide cuBLAS handle if one was created (the next
- * cuda_matmul_forward() creates a new one). Call it with no kernel calls in
+ * cuBLAS-based launcher creates a new one). Call it with no kernel calls in
  * flight on other threads, and before cudaDeviceReset(); calling it when no
  * handle exists is a no-op. */
 void cuda_kernels_free(void);

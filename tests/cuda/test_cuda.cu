@@ -25,138 +25,7 @@
 #include <string.h>
 
 #include "llmops_kernels.h"
-
-#define TIMING_REPS 20
-
-static int npassed, nfailed;
-
-/* Prints one check line and counts it. */
-static void report(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void report(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(ok ? "PASS " : "FAIL ", stdout);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	if (ok)
-		npassed++;
-	else
-		nfailed++;
-}
-
-/* A harness failure (allocation, copy, sync) ends the run as one more failure. */
-static void die(const char *file, int line, const char *what, const char *why)
-{
-	report(false, "%s:%d: %s: %s", file, line, what, why);
-	printf("%d passed, %d failed\n", npassed, nfailed);
-	exit(1);
-}
-
-#define CUDA_CHECK(call)                                                          \
-	do {                                                                      \
-		cudaError_t err_ = (call);                                        \
-		if (err_ != cudaSuccess)                                          \
-			die(__FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
-	} while (0)
-
-static void *xmalloc(size_t bytes)
-{
-	void *p = malloc(bytes);
-
-	if (!p)
-		die(__FILE__, __LINE__, "malloc", "out of memory");
-	return p;
-}
-
-/* n deterministic floats, uniform in [-1, 1), from xorshift64 seeded by seed */
-static float *rnd_host(size_t n, uint64_t seed)
-{
-	float *a = (float *)xmalloc(n * sizeof(*a));
-
-	for (size_t i = 0; i < n; i++) {
-		seed ^= seed << 13;
-		seed ^= seed >> 7;
-		seed ^= seed << 17;
-		a[i] = (float)(seed >> 40) * (1.0f / (1 << 23)) - 1.0f;
-	}
-	return a;
-}
-
-/* device buffer of n floats, every byte 0xff (a NaN) so unwritten output shows */
-static float *dev_nan(size_t n)
-{
-	float *d;
-
-	CUDA_CHECK(cudaMalloc(&d, n * sizeof(*d)));
-	CUDA_CHECK(cudaMemset(d, 0xff, n * sizeof(*d)));
-	return d;
-}
-
-static float *dev_copy(const float *h, size_t n)
-{
-	float *d;
-
-	CUDA_CHECK(cudaMalloc(&d, n * sizeof(*d)));
-	CUDA_CHECK(cudaMemcpy(d, h, n * sizeof(*d), cudaMemcpyHostToDevice));
-	return d;
-}
-
-/* synchronises the device first, so errors from queued work surface here */
-static float *host_copy(const float *d, size_t n)
-{
-	float *h = (float *)xmalloc(n * sizeof(*h));
-
-	CUDA_CHECK(cudaDeviceSynchronize());
-	CUDA_CHECK(cudaMemcpy(h, d, n * sizeof(*h), cudaMemcpyDeviceToHost));
-	return h;
-}
-
-/* Mean milliseconds per call of launch() over TIMING_REPS calls after one
- * warm-up call; *err receives the first launch failure, if any. */
-template <typename F> static float time_ms(cudaStream_t s, llm_err *err, F launch)
-{
-	cudaEvent_t start, stop;
-	float ms;
-
-	*err = launch();
-	CUDA_CHECK(cudaEventCreate(&start));
-	CUDA_CHECK(cudaEventCreate(&stop));
-	CUDA_CHECK(cudaEventRecord(start, s));
-	for (int i = 0; i < TIMING_REPS && *err == LLM_OK; i++)
-		*err = launch();
-	CUDA_CHECK(cudaEventRecord(stop, s));
-	CUDA_CHECK(cudaEventSynchronize(stop));
-	CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-	CUDA_CHECK(cudaEventDestroy(start));
-	CUDA_CHECK(cudaEventDestroy(stop));
-	return ms / TIMING_REPS;
-}
-
-/* "" on success, else "; LLM_EXXX: detail" (valid until the next call) */
-static const char *detail(llm_err err)
-{
-	static char buf[1200];
-
-	if (err == LLM_OK)
-		return "";
-	snprintf(buf, sizeof(buf), "; %s: %s", llm_errname(err), llm_last_error());
-	return buf;
-}
-
-/* number of elements whose bits differ */
-static size_t count_unequal(const float *a, const float *b, size_t n)
-{
-	size_t bad = 0;
-
-	for (size_t i = 0; i < n; i++)
-		bad += memcmp(&a[i], &b[i], sizeof(a[i])) != 0;
-	return bad;
-}
+#include "harness.h"
 
 /* (a) residual vs cpu_residual_forward: separate out on the legacy default
  * stream, then out == inp1 in place; then timed. */
@@ -351,6 +220,7 @@ int main(void)
 	printf("device 0 of %d: %s, sm_%d%d, %.1f GiB; driver CUDA %d.%d, runtime %d.%d\n", ndev,
 	       prop.name, prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0, drv / 1000,
 	       drv % 1000 / 10, rt / 1000, rt % 1000 / 10);
+	query_peaks(0);
 	CUDA_CHECK(cudaStreamCreate(&s));
 
 	check_residual((1 << 20) + 3);
