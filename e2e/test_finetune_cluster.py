@@ -122,16 +122,20 @@ def test_malformed_dataset_fails_the_job_and_the_log_names_the_line(admin_api, n
                                                                      model, tmp_path,
                                                                      test_node):
     train = write_jsonl(tmp_path / "train.jsonl", records(30), bad_line=4)
-    create(admin_api, ns, "bad", spec(model, train, tmp_path / "out", backoffLimit=0))
+    # restarts would be allowed, but a worker that exits 65 ends the job at once
+    create(admin_api, ns, "bad", spec(model, train, tmp_path / "out", backoffLimit=2))
     st = wait_phase(admin_api, ns, "bad", "Failed")
     reason = [c["reason"] for c in st["conditions"] if c["type"] == "Failed"]
-    assert reason == ["BackoffLimitExceeded"]
+    assert reason == ["InvalidInput"]
+    assert st.get("restarts", 0) == 0
     assert "train.jsonl:4" in test_node.log(ns, "bad-a0-w0", "finetune")
     # the Pods and their logs are gone in a real cluster; the Event stays
     resp = client.EventsV1Api(admin_api).list_namespaced_event(ns, _preload_content=False)
     events = json.loads(resp.data)["items"]  # raw: some Events have no eventTime
+    # the agent's event (the operator records its own InvalidInput phase event)
     notes = [e.get("note", "") for e in events
-             if e["regarding"]["name"] == "bad" and e["reason"] == "InvalidInput"]
+             if e["regarding"]["name"] == "bad" and e["reason"] == "InvalidInput"
+             and e.get("reportingController") == "llmops.dev/agent"]
     assert notes and "train.jsonl:4" in notes[0], [(e["reason"], e.get("note")) for e in events]
 
 
