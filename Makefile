@@ -55,7 +55,7 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube bench-operator test-lua golden
+	bench-kube bench-operator bench-gemm test-lua golden
 
 all: $(BINARIES) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -176,6 +176,9 @@ bench: bench-kube bench-operator ## every benchmark that runs on this machine
 
 bench-kube: deps build/bench/bench_kube ## Kubernetes runtime: memory, watch latency, reconcile rate
 	@bench/run-kube.sh
+
+bench-gemm: build/bench/bench_gemm ## CPU SGEMM: OpenBLAS, BLIS, own kernels and torch at the models' shapes
+	@bench/run-gemm.sh
 
 bench-operator: deps all ## operator memory at idle and with 1,000 resources of each kind
 	@bench/run-operator.sh
