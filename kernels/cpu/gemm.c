@@ -176,71 +176,94 @@ static void pack_a(float *dst, const struct gemm_args *g, int i0, int mc, int p0
 	}
 }
 
-/* rows per block: at most v->mc, and at least one block per thread */
-static int gemm_block_rows(const struct gemm_variant *v, int M, int nt)
-{
-	int nblk = (M + v->mc - 1) / v->mc;
+/* below this many multiply-adds a packed product runs on the calling thread */
+#define GEMM_PAR_MIN (1L << 20)
 
-	nblk = round_up(nblk, nt);
-	return round_up((M + nblk - 1) / nblk, v->mr);
+/* How one packed product is split: row blocks of mc rows, each cut into
+ * nsplit ranges of B panels so that a few rows still feed every thread. */
+struct gemm_plan {
+	int nt, mc, nblk, nsplit, kcb, ncb;
+	size_t astride; /* floats between the threads' A buffers */
+};
+
+static struct gemm_plan gemm_plan_of(const struct gemm_variant *v, const struct gemm_args *g)
+{
+	struct gemm_plan p;
+	long work = (long)g->M * g->N * g->K;
+
+	p.nt = omp_in_parallel() || work < GEMM_PAR_MIN ? 1 : omp_get_max_threads();
+	p.nblk = round_up((g->M + v->mc - 1) / v->mc, p.nt);
+	p.mc = round_up((g->M + p.nblk - 1) / p.nblk, v->mr);
+	p.nblk = (g->M + p.mc - 1) / p.mc;
+	p.nsplit = p.nblk < p.nt ? p.nt : 1;
+	p.kcb = imin(v->kc, g->K);
+	p.ncb = imin(v->nc, round_up(g->N, v->nr));
+	p.astride = ((size_t)p.mc * p.kcb + 15) / 16 * 16; /* 64-byte aligned */
+	return p;
 }
 
-/* C rows i0 .. i0+mc against the packed B block (kc, nc) at column jc */
+/* C rows i0 .. i0+mc, B panels p0 .. p1 of the packed block (kc, nc) at jc */
 static void gemm_block(const struct gemm_variant *v, const struct gemm_args *g, const float *ap,
-		       const float *bp, int i0, int mc, int jc, int nc, int kc, float beta)
+		       const float *bp, int i0, int mc, int jc, int nc, int p0, int p1, int kc,
+		       float beta)
 {
-	for (int jr = 0; jr < nc; jr += v->nr) {
-		const float *b = bp + (long)jr * kc;
+	for (int jp = p0; jp < p1; jp++) {
+		const float *b = bp + (long)jp * v->nr * kc;
+		int j = jc + jp * v->nr, n = imin(v->nr, nc - jp * v->nr);
 
 		for (int ir = 0; ir < mc; ir += v->mr)
-			v->tile(kc, ap + (long)ir * kc, b,
-				g->C + (long)(i0 + ir) * g->ldc + jc + jr, g->ldc,
-				imin(v->mr, mc - ir), imin(v->nr, nc - jr), g->alpha, beta);
+			v->tile(kc, ap + (long)ir * kc, b, g->C + (long)(i0 + ir) * g->ldc + j,
+				g->ldc, imin(v->mr, mc - ir), n, g->alpha, beta);
+	}
+}
+
+/* One (jc, pc) step: pack B (kc, nc) together, then each work item packs
+ * its rows of A into its thread's buffer and runs its share of panels. */
+static void gemm_step(const struct gemm_variant *v, const struct gemm_args *g,
+		      const struct gemm_plan *p, float *ap, float *bp, int jc, int nc, int pc,
+		      int kc)
+{
+	int npan = (nc + v->nr - 1) / v->nr;
+	float beta = pc == 0 ? g->beta : 1.0f;
+
+#pragma omp parallel num_threads(p->nt)
+	{
+		float *a = ap + p->astride * (size_t)omp_get_thread_num();
+
+#pragma omp for schedule(static)
+		for (int jp = 0; jp < npan; jp++)
+			pack_b(bp + (long)jp * v->nr * kc, g, pc, kc, jc + jp * v->nr,
+			       imin(v->nr, nc - jp * v->nr), v->nr);
+#pragma omp for schedule(dynamic)
+		for (int w = 0; w < p->nblk * p->nsplit; w++) {
+			int ib = w / p->nsplit, s = w % p->nsplit;
+			int i0 = ib * p->mc, m = imin(p->mc, g->M - i0);
+			int p0 = npan * s / p->nsplit, p1 = npan * (s + 1) / p->nsplit;
+
+			if (p0 == p1)
+				continue;
+			pack_a(a, g, i0, m, pc, kc, v->mr);
+			gemm_block(v, g, a, bp, i0, m, jc, nc, p0, p1, kc, beta);
+		}
 	}
 }
 
 /* The packed product; false (nothing written) when the buffers cannot be had. */
 static bool gemm_packed(const struct gemm_variant *v, const struct gemm_args *g)
 {
-	int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-	int mc = gemm_block_rows(v, g->M, nt), nblk = (g->M + mc - 1) / mc;
-	int kcb = imin(v->kc, g->K), ncb = imin(v->nc, round_up(g->N, v->nr));
-	size_t asz = (size_t)mc * kcb, bsz = (size_t)kcb * ncb;
-	float *ap = aligned_alloc(64, round_up((int)(asz * sizeof(float)), 64) * (size_t)nt);
-	float *bp = aligned_alloc(64, (size_t)round_up((int)(bsz * sizeof(float)), 64));
+	struct gemm_plan p = gemm_plan_of(v, g);
+	float *ap = aligned_alloc(64, p.astride * p.nt * sizeof(float));
+	float *bp = aligned_alloc(64, ((size_t)p.kcb * p.ncb + 15) / 16 * 16 * sizeof(float));
 
 	if (!ap || !bp) {
 		free(ap);
 		free(bp);
 		return false;
 	}
-	asz = (size_t)round_up((int)(asz * sizeof(float)), 64) / sizeof(float);
-	for (int jc = 0; jc < g->N; jc += ncb) {
-		int nc = imin(ncb, g->N - jc), npan = (nc + v->nr - 1) / v->nr;
-
-		for (int pc = 0; pc < g->K; pc += kcb) {
-			int kc = imin(kcb, g->K - pc);
-			float beta = pc == 0 ? g->beta : 1.0f;
-
-#pragma omp parallel num_threads(nt)
-			{
-				float *a = ap + asz * (size_t)omp_get_thread_num();
-
-#pragma omp for schedule(static)
-				for (int jp = 0; jp < npan; jp++)
-					pack_b(bp + (long)jp * v->nr * kc, g, pc, kc,
-					       jc + jp * v->nr, imin(v->nr, nc - jp * v->nr),
-					       v->nr);
-#pragma omp for schedule(dynamic)
-				for (int ib = 0; ib < nblk; ib++) {
-					int i0 = ib * mc, m = imin(mc, g->M - i0);
-
-					pack_a(a, g, i0, m, pc, kc, v->mr);
-					gemm_block(v, g, a, bp, i0, m, jc, nc, kc, beta);
-				}
-			}
-		}
-	}
+	for (int jc = 0; jc < g->N; jc += p.ncb)
+		for (int pc = 0; pc < g->K; pc += p.kcb)
+			gemm_step(v, g, &p, ap, bp, jc, imin(p.ncb, g->N - jc), pc,
+				  imin(p.kcb, g->K - pc));
 	free(ap);
 	free(bp);
 	return true;
@@ -275,7 +298,7 @@ __attribute__((target("avx2,fma"))) static float gemv_dot(const float *x, const 
 /* columns per task of the row-sum GEMV: eight ymm accumulators */
 #define GEMV_COLS 64
 /* below this many multiply-adds a GEMV runs on the calling thread */
-#define GEMV_PAR_MIN (1L << 16)
+#define GEMV_PAR_MIN (1L << 20)
 
 /* y (n) = alpha * x (K) . B (K, n; row stride ldb) + beta * y, n <= GEMV_COLS */
 __attribute__((target("avx2,fma"))) static void
@@ -398,6 +421,8 @@ static enum llm_sgemm_impl gemm_choose(const struct gemm_args *g)
 		return LLM_SGEMM_GEMV_AVX2;
 	if (llm_sgemm_available(LLM_SGEMM_AVX512))
 		return LLM_SGEMM_AVX512;
+	if (llm_sgemm_available(LLM_SGEMM_AVX2))
+		return LLM_SGEMM_AVX2;
 	return LLM_SGEMM_BLAS;
 }
 

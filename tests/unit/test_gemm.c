@@ -119,6 +119,16 @@ static void test_sizes_crossing_the_cache_blocks_match_reference(void **state)
 	check_all(150, 20, 800, 0, 1.0f, 0.5f); /* two K blocks with beta */
 }
 
+/* past 2^20 multiply-adds the packed product is threaded: row blocks, and
+ * with fewer blocks than threads each block's panels split between them */
+static void test_threaded_products_match_reference(void **state)
+{
+	(void)state;
+	check_all(5, 1000, 300, 0, 1.0f, 0.0f); /* one row block, panels split */
+	check_all(301, 41, 100, 1, 0.5f, 1.0f); /* several row blocks */
+	check_all(13, 4200, 20, 0, 1.0f, 0.0f); /* split past NC */
+}
+
 static void test_alpha_and_beta_scale_product_and_c(void **state)
 {
 	(void)state;
@@ -212,6 +222,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_odd_sizes_match_reference_for_every_transpose),
 		cmocka_unit_test(test_sizes_crossing_the_cache_blocks_match_reference),
+		cmocka_unit_test(test_threaded_products_match_reference),
 		cmocka_unit_test(test_alpha_and_beta_scale_product_and_c),
 		cmocka_unit_test(test_leading_dimensions_may_exceed_rows),
 		cmocka_unit_test(test_one_row_products_match_reference),
