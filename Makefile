@@ -167,10 +167,14 @@ build/bench/%: bench/%.c build/libllmops.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
 
-# BLIS is linked into the GEMM benchmark only, after OpenBLAS so the
+# BLIS (Debian's libblis-dev, not in `make deps`: nothing else uses it) is
+# linked into the GEMM benchmark only when installed, after OpenBLAS so the
 # library's cblas_sgemm calls still reach OpenBLAS.
-build/bench/bench_gemm: CPPFLAGS += -isystem /usr/include/x86_64-linux-gnu/blis-openmp
+BLIS_INC := $(dir $(wildcard /usr/include/x86_64-linux-gnu/blis-openmp/blis.h))
+ifneq ($(BLIS_INC),)
+build/bench/bench_gemm: CPPFLAGS += -DHAVE_BLIS -isystem $(BLIS_INC)
 build/bench/bench_gemm: LDLIBS += -lblis
+endif
 
 bench: bench-kube bench-operator ## every benchmark that runs on this machine
 

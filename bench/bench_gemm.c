@@ -1,5 +1,6 @@
 /* CPU SGEMM at the shapes the CPU models run: OpenBLAS (as installed), BLIS
- * (Debian's libblis, linked into this benchmark only) and our own kernels
+ * (Debian's libblis-dev, linked into this benchmark only and only when
+ * installed) and our own kernels
  * (kernels/cpu/gemm.c), with 1 and 2 threads, in GFLOP/s side by side.
  * Each figure is the best of several samples (the machine may be shared).
  *   bench_gemm --list         prints the shapes ("name ta tb M N K beta")
@@ -17,7 +18,9 @@
 
 /* OpenBLAS first: both headers guard their cblas part with CBLAS_H */
 #include <cblas.h>
+#ifdef HAVE_BLIS
 #include <blis.h>
+#endif
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -83,6 +86,7 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+#ifdef HAVE_BLIS
 static void run_blis(const struct shape *s, const float *A, const float *B, float *C)
 {
 	float alpha = 1.0f, beta = s->beta;
@@ -92,6 +96,29 @@ static void run_blis(const struct shape *s, const float *A, const float *B, floa
 		  s->tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, s->M, s->N, s->K, &alpha, (float *)A,
 		  lda, 1, (float *)B, ldb, 1, &beta, C, s->N, 1);
 }
+
+static void blis_describe(char *buf, size_t n)
+{
+	bli_init();
+	snprintf(buf, n, "BLIS %s arch %s", bli_info_get_version_str(),
+		 bli_arch_string(bli_arch_query_id()));
+}
+#else
+static void run_blis(const struct shape *s, const float *A, const float *B, float *C)
+{
+	(void)s, (void)A, (void)B, (void)C;
+}
+
+static void bli_thread_set_num_threads(int n)
+{
+	(void)n;
+}
+
+static void blis_describe(char *buf, size_t n)
+{
+	snprintf(buf, n, "BLIS not installed (apt-get install libblis-dev)");
+}
+#endif
 
 static void run(enum impl im, const struct shape *s, const float *A, const float *B, float *C)
 {
@@ -116,6 +143,10 @@ static bool impl_applies(enum impl im, const struct shape *s)
 		return llm_sgemm_available(LLM_SGEMM_AVX512);
 	if (im == IMPL_OWN_GEMV)
 		return s->M == 1 && llm_sgemm_available(LLM_SGEMM_GEMV_AVX2);
+#ifndef HAVE_BLIS
+	if (im == IMPL_BLIS)
+		return false;
+#endif
 	return true;
 }
 
@@ -304,6 +335,7 @@ static void bench_mlp(const char *only)
 int main(int argc, char **argv)
 {
 	FILE *torch = NULL;
+	char blis[128];
 
 	if (argc == 2 && !strcmp(argv[1], "--list")) {
 		for (int i = 0; i < NSHAPES; i++)
@@ -313,10 +345,9 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], "--torch"))
 		CHECK((torch = fopen(argv[2], "r")) != NULL);
-	bli_init();
-	printf("# OpenBLAS %s core %s; BLIS %s arch %s; OPENBLAS_CORETYPE=%s; avx512f %s\n",
-	       openblas_get_config(), openblas_get_corename(), bli_info_get_version_str(),
-	       bli_arch_string(bli_arch_query_id()),
+	blis_describe(blis, sizeof(blis));
+	printf("# OpenBLAS %s core %s; %s; OPENBLAS_CORETYPE=%s; avx512f %s\n",
+	       openblas_get_config(), openblas_get_corename(), blis,
 	       getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
 	       llm_sgemm_available(LLM_SGEMM_AVX512) ? "yes" : "no");
 	printf("# GFLOP/s, best of several samples; maxrel: largest difference from OpenBLAS\n");
@@ -333,6 +364,5 @@ int main(int argc, char **argv)
 		bench_mlp(argv[1] + 4);
 	if (torch)
 		fclose(torch);
-	bli_finalize();
 	return 0;
 }
