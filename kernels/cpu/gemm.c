@@ -189,7 +189,7 @@ struct gemm_plan {
 static struct gemm_plan gemm_plan_of(const struct gemm_variant *v, const struct gemm_args *g)
 {
 	struct gemm_plan p;
-	long work = (long)g->M * g->N * g->K;
+	double work = (double)g->M * g->N * g->K; /* can pass 2^63 */
 
 	p.nt = omp_in_parallel() || work < GEMM_PAR_MIN ? 1 : omp_get_max_threads();
 	p.nblk = round_up((g->M + v->mc - 1) / v->mc, p.nt);
