@@ -164,7 +164,7 @@ static double time_impl(enum impl im, const struct shape *s, const float *A, con
 	t = now() - t;
 	if (t < 0.02)
 		iters = (int)(0.02 / (t > 1e-7 ? t : 1e-7)) + 1;
-	samples = t > 0.5 ? 3 : 7;
+	samples = t > 0.5 ? 3 : t > 0.1 ? 7 : 15;
 	for (int r = 0; r < samples; r++) {
 		double t0 = now();
 

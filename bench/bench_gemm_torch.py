@@ -40,7 +40,7 @@ def gflops(ta, tb, m, n, k, beta):
     t = time.perf_counter() - t
     iters = int(0.02 / max(t, 1e-7)) + 1 if t < 0.02 else 1
     best = float("inf")
-    for _ in range(3 if t > 0.5 else 7):
+    for _ in range(3 if t > 0.5 else 7 if t > 0.1 else 15):
         t0 = time.perf_counter()
         for _ in range(iters):
             run()

@@ -5,7 +5,8 @@
  * (batch-1 decode). The tiles come from gemm_tile.h, built per vector width
  * with function-level target attributes so the rest of the build keeps its
  * flags; the CPU is asked at run time which ones it can run. Threading is
- * OpenMP over the MC row blocks. Design limit: sizes are ints, like cblas. */
+ * OpenMP over the MC row blocks, and over B's panels when the rows are too
+ * few to go round. Design limit: sizes are ints, like cblas. */
 #include "gemm.h"
 
 #include <cblas.h>
