@@ -172,8 +172,8 @@ build/bench/%: bench/%.c build/libllmops.a
 # library's cblas_sgemm calls still reach OpenBLAS.
 BLIS_INC := $(dir $(wildcard /usr/include/x86_64-linux-gnu/blis-openmp/blis.h))
 ifneq ($(BLIS_INC),)
-build/bench/bench_gemm: CPPFLAGS += -DHAVE_BLIS -isystem $(BLIS_INC)
-build/bench/bench_gemm: LDLIBS += -lblis
+build/bench/bench_gemm: private CPPFLAGS += -DHAVE_BLIS -isystem $(BLIS_INC)
+build/bench/bench_gemm: private LDLIBS += -lblis
 endif
 
 bench: bench-kube bench-operator ## every benchmark that runs on this machine
