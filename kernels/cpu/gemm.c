@@ -119,7 +119,7 @@ static void pack_b(float *dst, const struct gemm_args *g, int p0, int kc, int j0
 		return;
 	}
 	for (int j = 0; j < nr; j++) {
-		const float *src = g->B + (long)(j0 + j) * g->ldb + p0;
+		const float *src = g->B + (long)(j0 + imin(j, nn - 1)) * g->ldb + p0;
 
 		for (int k = 0; k < kc; k++)
 			dst[k * nr + j] = j < nn ? src[k] : 0.0f;
