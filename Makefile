@@ -60,7 +60,7 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube bench-operator bench-cpu test-lua golden
+	bench-kube bench-operator bench-cpu bench-gemm test-lua golden
 
 all: $(BINARIES) $(TOOLS) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -79,6 +79,9 @@ build/obj/%.o: %.c
 build/san/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) -O1 -MMD -MP -c $< -o $@
+
+# The GEMM tiles are written as vector multiply-adds; let each be one FMA.
+build/obj/kernels/cpu/gemm.o build/san/kernels/cpu/gemm.o: CFLAGS += -ffp-contract=fast
 
 build/libllmops.a: $(CORE_OBJ)
 	@mkdir -p $(@D)
@@ -181,7 +184,16 @@ build/bench/%: bench/%.c build/libllmops.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
 
-bench: bench-kube bench-operator bench-cpu ## every benchmark that runs on this machine
+# BLIS (Debian's libblis-dev, not in `make deps`: nothing else uses it) is
+# linked into the GEMM benchmark only when installed, after OpenBLAS so the
+# library's cblas_sgemm calls still reach OpenBLAS.
+BLIS_INC := $(dir $(wildcard /usr/include/x86_64-linux-gnu/blis-openmp/blis.h))
+ifneq ($(BLIS_INC),)
+build/bench/bench_gemm: private CPPFLAGS += -DHAVE_BLIS -isystem $(BLIS_INC)
+build/bench/bench_gemm: private LDLIBS += -lblis
+endif
+
+bench: bench-kube bench-operator bench-cpu bench-gemm ## every benchmark that runs on this machine
 
 bench-kube: deps build/bench/bench_kube ## Kubernetes runtime: memory, watch latency, reconcile rate
 	@bench/run-kube.sh
@@ -189,6 +201,10 @@ bench-kube: deps build/bench/bench_kube ## Kubernetes runtime: memory, watch lat
 bench-cpu: deps build/bench/bench_cpu ## CPU runtime against PyTorch: training, decoding, embeddings
 	@scripts/deps.sh golden
 	@build/golden-venv/bin/python bench/run_cpu.py
+
+bench-gemm: deps build/bench/bench_gemm ## CPU SGEMM: OpenBLAS, BLIS, own kernels and torch at the models' shapes
+	@scripts/deps.sh golden
+	@bench/run-gemm.sh
 
 bench-operator: deps all ## operator memory at idle and with 1,000 resources of each kind
 	@bench/run-operator.sh

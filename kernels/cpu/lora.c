@@ -2,13 +2,14 @@
  *
  * out += scaling * (drop(x) . A^T) . B^T with inverted dropout whose mask
  * comes from llm_uniform(seed, i) over the flat index i of x, so backward
- * rebuilds the same mask without storing it. All products are OpenBLAS
- * sgemm calls; the mask passes are elementwise OpenMP loops. Design limit:
+ * rebuilds the same mask without storing it. All products are llm_sgemm
+ * calls (gemm.c); the mask passes are elementwise OpenMP loops. Design limit:
  * with dropout the masked input is materialised in the caller's scratch
  * (B*T*C floats) rather than fused into the GEMM. */
 #include "llmops_kernels.h"
 
-#include <cblas.h>
+#include "gemm.h"
+
 #include <stddef.h>
 
 /* below this many elements the mask passes run on one thread */
@@ -37,10 +38,8 @@ void cpu_lora_forward(float *out, float *hidden, const float *inp, const float *
 		lora_dropout(scratch, inp, (long)BT * C, dropout, seed);
 		x = scratch;
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, r, C, 1.0f, x, C, lora_a, C, 0.0f,
-		    hidden, r);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, OC, r, scaling, hidden, r, lora_b,
-		    r, 1.0f, out, OC);
+	llm_sgemm(false, true, BT, r, C, 1.0f, x, C, lora_a, C, 0.0f, hidden, r);
+	llm_sgemm(false, true, BT, OC, r, scaling, hidden, r, lora_b, r, 1.0f, out, OC);
 }
 
 /* dinp (n) += mask * g / (1 - p): the dropout's backward */
@@ -70,24 +69,19 @@ void cpu_lora_backward(float *dinp, float *dlora_a, float *dlora_b, const float 
 	int drop = dropout > 0.0f;
 
 	if (dlora_b)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, r, BT, scaling, dout, OC,
-			    hidden, r, 1.0f, dlora_b, r);
+		llm_sgemm(true, false, OC, r, BT, scaling, dout, OC, hidden, r, 1.0f, dlora_b, r);
 	if (!dlora_a && !dinp)
 		return;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, r, OC, scaling, dout, OC, lora_b,
-		    r, 0.0f, dh, r);
+	llm_sgemm(false, false, BT, r, OC, scaling, dout, OC, lora_b, r, 0.0f, dh, r);
 	if (dlora_a) {
 		if (drop)
 			lora_dropout(xs, inp, (long)BT * C, dropout, seed);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, C, BT, 1.0f, dh, r,
-			    drop ? xs : inp, C, 1.0f, dlora_a, C);
+		llm_sgemm(true, false, r, C, BT, 1.0f, dh, r, drop ? xs : inp, C, 1.0f, dlora_a, C);
 	}
 	if (dinp && !drop)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, r, 1.0f, dh, r,
-			    lora_a, C, 1.0f, dinp, C);
+		llm_sgemm(false, false, BT, C, r, 1.0f, dh, r, lora_a, C, 1.0f, dinp, C);
 	if (dinp && drop) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, r, 1.0f, dh, r,
-			    lora_a, C, 0.0f, xs, C);
+		llm_sgemm(false, false, BT, C, r, 1.0f, dh, r, lora_a, C, 0.0f, xs, C);
 		lora_dropout_backward(dinp, xs, (long)BT * C, dropout, seed);
 	}
 }

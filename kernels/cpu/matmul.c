@@ -1,12 +1,13 @@
 /* CPU reference matmul (fully connected layer forward), fp32.
  *
- * The GEMM is OpenBLAS cblas_sgemm, so threading follows OpenBLAS's own
- * settings (OPENBLAS_NUM_THREADS); the bias is added in a second pass split
- * over rows with OpenMP. Design limit: cblas takes int sizes, so B*T, C and
- * OC must each fit in an int. */
+ * The GEMM is llm_sgemm (gemm.c), which picks our own kernels or OpenBLAS
+ * per shape and CPU; the bias is added in a second pass split over rows
+ * with OpenMP. Design limit: the GEMM takes int sizes, so B*T, C and OC must
+ * each fit in an int. */
 #include "llmops_kernels.h"
 
-#include <cblas.h>
+#include "gemm.h"
+
 #include <stddef.h>
 
 /* below this many outputs the bias pass runs on the calling thread only */
@@ -19,9 +20,8 @@ void cpu_matmul_forward(float *out, const float *inp, const float *weight, const
 {
 	int BT = B * T;
 
-	/* beta = 0: BLAS does not read out, so its old contents may be NaN */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, OC, C, 1.0f, inp, C, weight, C,
-		    0.0f, out, OC);
+	/* beta = 0: the GEMM does not read out, so its old contents may be NaN */
+	llm_sgemm(false, true, BT, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
 	if (!bias)
 		return;
 #pragma omp parallel for if ((long long)BT * OC >= BIAS_PAR_MIN)
@@ -70,11 +70,9 @@ void cpu_matmul_backward(float *dinp, float *dweight, float *dbias, const float 
 	int BT = B * T;
 
 	if (dinp)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, OC, 1.0f, dout, OC,
-			    weight, C, 1.0f, dinp, C);
+		llm_sgemm(false, false, BT, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
 	if (dweight)
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, BT, 1.0f, dout, OC, inp,
-			    C, 1.0f, dweight, C);
+		llm_sgemm(true, false, OC, C, BT, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
 	if (dbias)
 		dbias_accumulate(dbias, dout, BT, OC);
 }

@@ -1,14 +1,15 @@
 /* CPU similarity scores between queries and a matrix of stored vectors.
  *
- * One sgemm gives all inner products; for the cosine metric each score is
- * then divided by both L2 norms (summed in double). Query norms live in a
- * stack array for SCORE_QCHUNK queries at a time, so the kernel needs no
- * heap; matrix norms are recomputed once per chunk of queries. Design limit:
- * with many queries the matrix norms are recomputed Q / SCORE_QCHUNK times,
- * a small fraction of the GEMM's own work. */
+ * One llm_sgemm (gemm.c) gives all inner products; for the cosine metric
+ * each score is then divided by both L2 norms (summed in double). Query norms
+ * live in a stack array for SCORE_QCHUNK queries at a time, so only the GEMM's
+ * packing buffers touch the heap; matrix norms are recomputed once per chunk of queries. Design
+ * limit: with many queries the matrix norms are recomputed Q / SCORE_QCHUNK times, a small fraction
+ * of the GEMM's own work. */
 #include "llmops_kernels.h"
 
-#include <cblas.h>
+#include "gemm.h"
+
 #include <math.h>
 #include <stddef.h>
 
@@ -52,8 +53,7 @@ static void cosine_chunk(float *scores, const float *queries, const float *matri
 void cpu_score_forward(float *scores, const float *queries, const float *matrix, int Q, int N,
 		       int D, enum llm_metric metric)
 {
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Q, N, D, 1.0f, queries, D, matrix, D,
-		    0.0f, scores, N);
+	llm_sgemm(false, true, Q, N, D, 1.0f, queries, D, matrix, D, 0.0f, scores, N);
 	if (metric != LLM_METRIC_COSINE)
 		return;
 	for (int q0 = 0; q0 < Q; q0 += SCORE_QCHUNK)

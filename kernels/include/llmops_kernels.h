@@ -93,12 +93,15 @@ struct llm_sampling {
  * caller zeroes gradient buffers once per step; a NULL gradient pointer skips
  * that gradient (frozen weights, no input gradient needed). Outputs must not
  * overlap inputs unless the contract allows it. Kernels never allocate on the
- * heap except where a contract says so, and parallelise with OpenMP. */
+ * heap except where a contract says so (the GEMM inside the matmul, LoRA
+ * and score kernels may allocate packing buffers, freed before it returns),
+ * and parallelise with OpenMP. */
 
 /* out (B,T,OC) = inp (B,T,C) . weight (OC,C)^T + bias (OC).
  * bias may be NULL (no bias). out must not overlap inp, weight or bias; its
  * previous contents are never read. All of B, T, C, OC must be >= 1 and
- * B*T must fit in an int. Uses OpenBLAS cblas_sgemm (fp32 accumulation). */
+ * B*T must fit in an int. Uses the internal SGEMM dispatch
+ * (kernels/cpu/gemm.h: own kernels or OpenBLAS; fp32 accumulation). */
 void cpu_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
 			int T, int C, int OC);
 
