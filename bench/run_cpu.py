@@ -40,8 +40,11 @@ def rows(case, ours, ref):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("cases", nargs="*", default=CASES, choices=CASES + [[]])
+    ap.add_argument("cases", nargs="*", metavar="case", help=" ".join(CASES))
     args = ap.parse_args()
+    unknown = set(args.cases) - set(CASES)
+    if unknown:
+        ap.error(f"unknown case {sorted(unknown)[0]}; choose from {' '.join(CASES)}")
     for case in args.cases or CASES:
         ours = run([os.path.join(ROOT, "build/bench/bench_cpu"), case], args.threads)
         ref = run([sys.executable, os.path.join(HERE, "cpu_torch.py"), case, str(args.threads)],
