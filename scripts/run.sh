@@ -170,7 +170,9 @@ worker_log() {
 # One line on the example FineTuneJob: phase, step, loss, ETA.
 ftj_progress() {
 	local phase step total loss eta
-	read -r phase step total loss eta < <($kubectl get ftj "$ftj" -o jsonpath='{.status.phase} {.status.progress.step} {.status.progress.totalSteps} {.status.progress.loss} {.status.progress.eta}' 2>/dev/null || true)
+	local fields='{.status.phase} {.status.progress.step} {.status.progress.totalSteps}'
+	fields+=' {.status.progress.loss} {.status.progress.eta}'
+	read -r phase step total loss eta < <($kubectl get ftj "$ftj" -o jsonpath="$fields" 2>/dev/null || true)
 	if [ -z "$step" ] || [ -z "$loss" ]; then
 		echo "${phase:-waiting for the operator}"
 	else
@@ -185,7 +187,11 @@ wait_trained() {
 	while [ "$SECONDS" -lt "$end" ]; do
 		line=$(ftj_progress)
 		if [ "$line" != "$last" ]; then
-			if [ -t 1 ]; then printf '\rrun: training %s: %-50s' "$ftj" "$line"; else say "training $ftj: $line"; fi
+			if [ -t 1 ]; then
+				printf '\rrun: training %s: %-50s' "$ftj" "$line"
+			else
+				say "training $ftj: $line"
+			fi
 			last=$line
 		fi
 		case $line in Succeeded* | Failed*) break ;; esac
