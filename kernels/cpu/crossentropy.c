@@ -5,31 +5,13 @@
  * over threads; the design limit is three passes over a row (max, sum,
  * gradient), fine while a row fits in cache. */
 #include "llmops_kernels.h"
+#include "rowops.h"
 
 #include <math.h>
 #include <stddef.h>
 
 /* below this many elements the kernel runs on one thread */
 #define CE_PAR_MIN (1L << 15)
-
-static float row_max(const float *x, int V)
-{
-	float m = -INFINITY;
-
-	for (int i = 0; i < V; i++)
-		m = x[i] > m ? x[i] : m;
-	return m;
-}
-
-/* sum over the row of exp(x - m), in double */
-static double row_expsum(const float *x, int V, float m)
-{
-	double s = 0.0;
-
-	for (int i = 0; i < V; i++)
-		s += expf(x[i] - m);
-	return s;
-}
 
 /* One row: returns the loss logsumexp(x) - x[target]; writes
  * (softmax(x) - onehot(target)) * dloss into d if d is not NULL (d may

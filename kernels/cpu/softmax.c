@@ -6,31 +6,13 @@
  * threads; the design limit is three passes over a row (max, sum, write),
  * which is fine while a row fits in cache. */
 #include "llmops_kernels.h"
+#include "rowops.h"
 
 #include <math.h>
 #include <stddef.h>
 
 /* below this many elements the kernels run on one thread */
 #define SOFTMAX_PAR_MIN (1L << 15)
-
-static float row_max(const float *x, int V)
-{
-	float m = -INFINITY;
-
-	for (int i = 0; i < V; i++)
-		m = x[i] > m ? x[i] : m;
-	return m;
-}
-
-/* sum over the row of exp(x - m), in double */
-static double row_expsum(const float *x, int V, float m)
-{
-	double s = 0.0;
-
-	for (int i = 0; i < V; i++)
-		s += expf(x[i] - m);
-	return s;
-}
 
 /* out (N,V) = softmax of each row of inp (N,V); out may equal inp. */
 void cpu_softmax_forward(float *out, const float *inp, int N, int V)

@@ -23,6 +23,7 @@
 #include "llm_json.h"
 #include "llm_safetensors.h"
 #include "llmops_embedder.h"
+#include "tmpdir.h"
 
 #define TINY	"tests/golden/embedder/tiny/"
 #define MINILM	"tests/golden/embedder/minilm/"
@@ -30,24 +31,6 @@
 #define ATOL	1e-5
 #define RTOL	1e-5
 #define MIN_COS 0.9999
-
-static char tmpdir[64];
-
-static int make_tmpdir(void **state)
-{
-	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_emb.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int remove_tmpdir(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 /* ---- reading the references ---- */
 

@@ -17,26 +17,9 @@
 
 #include "llm_json.h"
 #include "llm_safetensors.h"
+#include "tmpdir.h"
 
 #define GOLDEN "tests/golden/safetensors/"
-
-static char tmpdir[64];
-
-static int make_tmpdir(void **state)
-{
-	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_st.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int remove_tmpdir(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 static void tmp_path(char *buf, size_t len, const char *name)
 {
