@@ -108,7 +108,7 @@ cuda-info:
 
 build/cuda-obj/%.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 
 $(CUDA_TESTS): build/tests/cuda/%: tests/cuda/%.cu tests/cuda/harness.h $(CUDA_OBJ) build/libllmops.a
 	@mkdir -p $(@D)
@@ -234,4 +234,5 @@ clean: ## remove build outputs (not the cache of installed tools)
 	rm -rf bin build/obj build/san build/plain build/bench build/cuda-obj build/tests build/*.a \
 		build/version.txt
 
--include $(CORE_OBJ:.o=.d) $(SAN_OBJ:.o=.d) build/obj/operator/main.d build/obj/agent/main.d
+-include $(CORE_OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) build/obj/operator/main.d \
+	build/obj/agent/main.d

@@ -25,7 +25,7 @@ static __global__ void __launch_bounds__(1024)
 	int n = blockIdx.x, target = targets[n];
 	const float *x = logits + (size_t)n * V;
 	float *d = dlogits ? dlogits + (size_t)n * V : NULL;
-	maxsum st = {-INFINITY, 0.0f};
+	maxsum st;
 
 	if (target == ignore_index) { /* uniform over the block */
 		if (threadIdx.x == 0)
@@ -37,16 +37,7 @@ static __global__ void __launch_bounds__(1024)
 	bool valid = target >= 0 && target < V;
 	float xt = valid ? x[target] : NAN; /* read before d (maybe == x) is written */
 
-	for (int i = threadIdx.x; i < V; i += blockDim.x) {
-		float v = x[i];
-
-		if (v > st.m) {
-			st.s = st.s * expf(st.m - v) + 1.0f;
-			st.m = v;
-		} else if (v != -INFINITY) {
-			st.s += expf(v - st.m);
-		}
-	}
+	st = thread_maxsum(x, V);
 	st = block_maxsum(st);
 	if (threadIdx.x == 0) {
 		losses[n] = (float)(st.m + log((double)st.s) - xt);

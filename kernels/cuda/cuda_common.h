@@ -106,6 +106,24 @@ static __device__ __forceinline__ maxsum maxsum_merge(maxsum a, maxsum b)
 	return {m, a.s * expf(a.m - m) + b.s * expf(b.m - m)};
 }
 
+/* Online (max, sum) of one thread's strided share of x (V). */
+static __device__ maxsum thread_maxsum(const float *x, int V)
+{
+	maxsum st = {-INFINITY, 0.0f};
+
+	for (int i = threadIdx.x; i < V; i += blockDim.x) {
+		float v = x[i];
+
+		if (v > st.m) {
+			st.s = st.s * expf(st.m - v) + 1.0f;
+			st.m = v;
+		} else if (v != -INFINITY) {
+			st.s += expf(v - st.m);
+		}
+	}
+	return st;
+}
+
 static __device__ maxsum block_maxsum(maxsum v)
 {
 	__shared__ maxsum part[32];

@@ -15,24 +15,6 @@
 
 /* ---- kernels ---- */
 
-/* Online (max, sum) of one thread's strided share of x (V). */
-static __device__ maxsum thread_maxsum(const float *x, int V)
-{
-	maxsum st = {-INFINITY, 0.0f};
-
-	for (int i = threadIdx.x; i < V; i += blockDim.x) {
-		float v = x[i];
-
-		if (v > st.m) {
-			st.s = st.s * expf(st.m - v) + 1.0f;
-			st.m = v;
-		} else if (v != -INFINITY) {
-			st.s += expf(v - st.m);
-		}
-	}
-	return st;
-}
-
 /* out (N,V) = softmax of each row of inp; out may equal inp (each thread
  * rewrites only elements it read, after the block-wide reduction) */
 static __global__ void __launch_bounds__(1024)
