@@ -81,7 +81,10 @@ llm_err agent_status_set(agent_status *s, const char *field, json_t *value)
 	for (size_t i = 0; i < sizeof(agent_fields) / sizeof(agent_fields[0]); i++)
 		known |= strcmp(field, agent_fields[i]) == 0;
 	if (!known)
-		return llm_fail(LLM_EINVAL, "agents do not report status.%s", field);
+		return llm_fail(LLM_EINVAL,
+				"agents report status.progress, results, latestCheckpoint, "
+				"checkpoints or dataset, not %s",
+				field);
 	json_object_set_new(s->pending, field, json_deep_copy(value));
 	s->dirty = true;
 	if (llm_mono_ms() - s->last_write_ms < s->interval_ms)
