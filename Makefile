@@ -60,7 +60,7 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube bench-operator bench-cpu bench-gemm test-lua golden
+	bench-kube bench-operator bench-cpu bench-finetune bench-gemm test-lua golden
 
 all: $(BINARIES) $(TOOLS) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -201,6 +201,10 @@ bench-kube: deps build/bench/bench_kube ## Kubernetes runtime: memory, watch lat
 bench-cpu: deps build/bench/bench_cpu ## CPU runtime against PyTorch: training, decoding, embeddings
 	@scripts/deps.sh golden
 	@build/golden-venv/bin/python bench/run_cpu.py
+
+bench-finetune: deps build/bench/bench_cpu ## fine-tuning steps, full and LoRA, against transformers + peft
+	@scripts/deps.sh golden
+	@build/golden-venv/bin/python bench/run_cpu.py gpt2_train gpt2_lora_train
 
 bench-gemm: deps build/bench/bench_gemm ## CPU SGEMM: OpenBLAS, BLIS, own kernels and torch at the models' shapes
 	@scripts/deps.sh golden

@@ -5,6 +5,8 @@
  *                 backward, AdamW) of a GPT-2 with 6 layers, width 384, 6
  *                 heads, vocab 50257, B=8, T=256, seeded random weights:
  *                 tokens/s over 3 steps after a warm-up step
+ *   gpt2_lora_train  the same with a LoRA adapter (PEFT's GPT-2 default:
+ *                 c_attn, r=8, alpha=16, no dropout) and the base frozen
  *   llama_decode  greedy generation with the KV cache, batch 1, on a ~15M
  *                 parameter Llama (llama2.c's stories15M shape: 6 layers, 288
  *                 wide, 6 heads, d_ff 768, vocab 32000, tied), 16-token
@@ -14,6 +16,7 @@
  *                 sentences/s
  * Prints {"case","value","unit","peak_rss_mib"} on stdout.
  * Usage: bench_cpu <case> */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +45,17 @@ static void check(llm_err err, const char *what)
 	exit(1);
 }
 
-static double gpt2_train(const char **unit)
+enum { GPT2_B = 8, GPT2_T = 256, GPT2_STEPS = 3 };
+
+/* tokens/s of GPT2_STEPS AdamW steps after a warm-up step; with lora, only
+ * a LoRA adapter on c_attn trains */
+static double gpt2_steps(bool lora)
 {
-	enum { B = 8, T = 256, STEPS = 3 };
 	struct llm_model_config c;
 	struct llm_adamw opt = {
 		.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
-	static int tokens[B * T];
+	struct llm_lora_config lc = {.r = 8, .alpha = 16.0f, .n_targets = 1, .targets = {"c_attn"}};
+	static int tokens[GPT2_B * GPT2_T];
 	llm_model *m;
 	double t0 = 0.0;
 	float loss;
@@ -57,21 +64,34 @@ static double gpt2_train(const char **unit)
 	c.n_layer = 6;
 	c.n_head = 6;
 	c.d_model = 384;
-	c.max_pos = T;
-	check(llm_model_new(&c, B, T, 0, 0, &m), "gpt2 new");
-	for (int i = 0; i < B * T; i++)
+	c.max_pos = GPT2_T;
+	check(llm_model_new(&c, GPT2_B, GPT2_T, 0, 0, &m), "gpt2 new");
+	if (lora)
+		check(llm_model_lora_add(m, &lc), "lora add");
+	for (int i = 0; i < GPT2_B * GPT2_T; i++)
 		tokens[i] = (int)((i * 2654435761u) % (unsigned)c.vocab_size);
-	for (int s = 0; s <= STEPS; s++) {
+	for (int s = 0; s <= GPT2_STEPS; s++) {
 		if (s == 1)
 			t0 = now_s(); /* step 0 is the warm-up */
 		check(llm_model_zero_grad(m), "zero_grad");
-		check(llm_model_forward(m, tokens, tokens, B, T, &loss), "forward");
+		check(llm_model_forward(m, tokens, tokens, GPT2_B, GPT2_T, &loss), "forward");
 		check(llm_model_backward(m), "backward");
 		check(llm_model_step(m, &opt, NULL), "step");
 	}
 	llm_model_destroy(m);
+	return (double)GPT2_B * GPT2_T * GPT2_STEPS / (now_s() - t0);
+}
+
+static double gpt2_train(const char **unit)
+{
 	*unit = "tokens/s";
-	return (double)B * T * STEPS / (now_s() - t0);
+	return gpt2_steps(false);
+}
+
+static double gpt2_lora_train(const char **unit)
+{
+	*unit = "tokens/s";
+	return gpt2_steps(true);
 }
 
 static double llama_decode(const char **unit)
@@ -183,6 +203,7 @@ static const struct {
 	double (*run)(const char **unit);
 } cases[] = {
 	{"gpt2_train", gpt2_train},
+	{"gpt2_lora_train", gpt2_lora_train},
 	{"llama_decode", llama_decode},
 	{"minilm_embed", minilm_embed},
 };
@@ -203,6 +224,6 @@ int main(int argc, char **argv)
 		       cases[i].name, v, unit, (double)ru.ru_maxrss / 1024.0);
 		return 0;
 	}
-	fprintf(stderr, "usage: bench_cpu gpt2_train|llama_decode|minilm_embed\n");
+	fprintf(stderr, "usage: bench_cpu gpt2_train|gpt2_lora_train|llama_decode|minilm_embed\n");
 	return 2;
 }

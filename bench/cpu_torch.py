@@ -5,6 +5,8 @@
 Cases (the same shapes as bench/bench_cpu.c):
   gpt2_train    GPT-2 style, 6 layers, width 384, 6 heads, vocab 50257,
                 B=8, T=256: full AdamW training steps, tokens/s (eager)
+  gpt2_lora_train  the same model with a peft LoRA adapter (c_attn, r=8,
+                alpha=16, no dropout), only the adapter trains
   llama_decode  llama style, ~15M parameters (dim 288, 6 layers, 6 heads,
                 hidden 768, vocab 32000, tied): greedy decode at batch 1 with
                 transformers generate, 16-token prompt, new tokens/s
@@ -29,17 +31,21 @@ LLAMA = dict(hidden_size=288, num_hidden_layers=6, num_attention_heads=6, num_ke
 MINILM = dict(batch=32, seq=128, batches=4)
 
 
-def gpt2_train(steps=3):
+def gpt2_model():
     from transformers import GPT2Config, GPT2LMHeadModel
     torch.manual_seed(0)
     cfg = GPT2Config(n_layer=GPT2["n_layer"], n_embd=GPT2["n_embd"], n_head=GPT2["n_head"],
                      vocab_size=GPT2["vocab_size"], n_positions=GPT2["n_positions"],
                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    model = GPT2LMHeadModel(cfg)
+    return GPT2LMHeadModel(cfg)
+
+
+def train_steps(model, params, steps=3):
+    """tokens/s of AdamW steps on one fixed batch, after a warm-up step"""
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = torch.optim.AdamW(params, lr=1e-4)
     B, T = GPT2["B"], GPT2["T"]
-    ids = torch.randint(0, cfg.vocab_size, (B, T), generator=torch.Generator().manual_seed(1))
+    ids = torch.randint(0, GPT2["vocab_size"], (B, T), generator=torch.Generator().manual_seed(1))
 
     def step():
         opt.zero_grad(set_to_none=False)
@@ -51,6 +57,19 @@ def gpt2_train(steps=3):
     for _ in range(steps):
         step()
     return B * T * steps / (time.perf_counter() - t0), "tokens/s"
+
+
+def gpt2_train():
+    model = gpt2_model()
+    return train_steps(model, list(model.parameters()))
+
+
+def gpt2_lora_train():
+    from peft import LoraConfig, get_peft_model
+    model = get_peft_model(gpt2_model(), LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
+                                                    target_modules=["c_attn"],
+                                                    fan_in_fan_out=True))
+    return train_steps(model, [p for p in model.parameters() if p.requires_grad])
 
 
 def llama_decode():
@@ -93,7 +112,8 @@ def minilm_embed():
     return n / (time.perf_counter() - t0), "sentences/s"
 
 
-CASES = {"gpt2_train": gpt2_train, "llama_decode": llama_decode, "minilm_embed": minilm_embed}
+CASES = {"gpt2_train": gpt2_train, "gpt2_lora_train": gpt2_lora_train,
+         "llama_decode": llama_decode, "minilm_embed": minilm_embed}
 
 
 def main():
@@ -103,7 +123,8 @@ def main():
     value, unit = CASES[case]()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"case": case, "value": value, "unit": unit, "peak_rss_mib": peak,
-                      "baseline": f"pytorch {torch.__version__.split('+')[0]} eager, "
+                      "baseline": f"pytorch {torch.__version__.split('+')[0]} eager"
+                                  f"{' + peft' if 'lora' in case else ''}, "
                                   f"{torch.get_num_threads()} threads"}))
 
 

@@ -16,7 +16,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CASES = ["gpt2_train", "llama_decode", "minilm_embed"]
+CASES = ["gpt2_train", "gpt2_lora_train", "llama_decode", "minilm_embed"]
 
 
 def run(cmd, threads):
