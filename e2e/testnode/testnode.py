@@ -758,6 +758,9 @@ class PodWorker(threading.Thread):
             self.sync_status()
         except ApiError as e:  # the final status is best effort; deleting is not
             self.log(logging.WARNING, "final status not written: %s", e)
+        # as kubelet: the sandbox and its volumes go before the pod object, so
+        # a pod gone from the API has nothing left on the node
+        self.cleanup()
         try:
             self.kube.delete(f"/api/v1/namespaces/{self.ns}/pods/{self.pod_name}",
                              {"apiVersion": "v1", "kind": "DeleteOptions",
@@ -766,7 +769,6 @@ class PodWorker(threading.Thread):
             if e.status not in (404, 409):
                 raise
         self.log(logging.INFO, "deleted from the API")
-        self.cleanup()
         self.done = True
 
     def cleanup(self):
