@@ -52,21 +52,25 @@ install_apt() {
 # link <name> <target>: points build/<name> at a cache directory.
 link() { ln -sfn "$2" "$root/build/$1"; }
 
-install_venv() {
-	local req=$root/requirements/test.txt key dir
+# python_venv <what> <cache prefix> <requirements> <build link> [<size>]: a venv
+# keyed by its pins and the Python version, created once and linked.
+python_venv() {
+	local what=$1 prefix=$2 req=$root/requirements/$3 name=$4 size=${5:-} key dir
 	key=$({ cat "$req"; "$python" --version; } | sha256sum | cut -c1-12)
-	dir=$cache/venv-$key
+	dir=$cache/$prefix-$key
 	if [ -f "$dir/.complete" ]; then
-		say "Python venv: up to date ($dir)"
+		say "$what: up to date ($dir)"
 	else
-		say "Python venv: creating $dir"
+		say "$what: creating $dir${size:+ ($size)}"
 		rm -rf "$dir"
 		"$python" -m venv "$dir"
 		"$dir/bin/pip" install -q --disable-pip-version-check -r "$req"
 		touch "$dir/.complete"
 	fi
-	link venv "$dir"
+	link "$name" "$dir"
 }
+
+install_venv() { python_venv "Python venv" venv test.txt venv; }
 
 install_cuda() {
 	local req=$root/requirements/cuda.txt key dir
@@ -92,19 +96,7 @@ install_cuda() {
 # The reference libraries (torch, transformers, ...) for `make golden` and the
 # benchmarks; only on request (`scripts/deps.sh golden`), never for the tests.
 install_golden() {
-	local req=$root/requirements/golden.txt key dir
-	key=$({ cat "$req"; "$python" --version; } | sha256sum | cut -c1-12)
-	dir=$cache/golden-$key
-	if [ -f "$dir/.complete" ]; then
-		say "reference venv: up to date ($dir)"
-	else
-		say "reference venv: creating $dir (about 6 GB, a few minutes)"
-		rm -rf "$dir"
-		"$python" -m venv "$dir"
-		"$dir/bin/pip" install -q --disable-pip-version-check -r "$req"
-		touch "$dir/.complete"
-	fi
-	link golden-venv "$dir"
+	python_venv "reference venv" golden golden.txt golden-venv "about 6 GB, a few minutes"
 }
 
 install_controlplane() {
