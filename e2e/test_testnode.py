@@ -382,6 +382,30 @@ def test_pvc_data_persists_across_pods(test_node, kube, ns):
     assert (test_node.pvc_dir(ns, "data") / "file").read_text() == "persisted\n"
 
 
+
+def test_headless_service_gives_pods_their_cluster_dns_names(test_node, kube, ns):
+    """A Pod with hostname and subdomain is reachable by name from another Pod
+    once a headless Service of that name selects it, as with CoreDNS; a Pod
+    the Service does not select gets no name."""
+    kube.post(f"/api/v1/namespaces/{ns}/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "grp"},
+        "spec": {"clusterIP": "None", "selector": {"app": "dns"},
+                 "ports": [{"name": "p", "port": 5000}]}})
+    for name, labels in (("member", {"app": "dns"}), ("outsider", {})):
+        body = pod_body(name, sh("sleep 30"), hostname=name, subdomain="grp")
+        body["metadata"]["labels"] = labels
+        create_pod(kube, ns, body)
+    lookup = (f"until getent hosts member.grp.{ns}.svc; do sleep 0.2; done; "
+              f"getent hosts member.grp.{ns}.svc.cluster.local member.grp; "
+              f"getent hosts outsider.grp.{ns}.svc || echo no outsider")
+    create_pod(kube, ns, pod_body("lookup", ["/bin/sh", "-c", lookup]))
+    pod = wait_pod(kube, ns, "lookup", phase_is("Succeeded", "Failed"), what="completion")
+    assert pod["status"]["phase"] == "Succeeded"
+    lines = test_node.log(ns, "lookup", "main").splitlines()
+    assert [ln.split()[0] for ln in lines[:3]] == ["127.0.0.1"] * 3
+    assert lines[0].split()[1:] == [f"member.grp.{ns}.svc.cluster.local",
+                                    f"member.grp.{ns}.svc", f"member.grp.{ns}", "member.grp"]
+    assert lines[-1] == "no outsider"
 # --- restarts and probes -----------------------------------------------------
 
 

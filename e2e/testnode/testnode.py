@@ -42,7 +42,13 @@ What is not real, on purpose:
   that process only. The mount points are created on the host file system
   (empty directories, or empty files for file subPaths) when missing. All
   Pods share the host network: every podIP is 127.0.0.1, so two Pods must not
-  listen on the same port. If unshare/mount is not permitted (not root), or
+  listen on the same port.
+* Cluster DNS is a hosts file, <state-dir>/hosts, bind-mounted read-only at
+  /etc/hosts in every container: a Pod with spec.hostname and spec.subdomain
+  naming a headless Service of its namespace gets the names CoreDNS would
+  give it (<hostname>.<subdomain>.<ns>.svc.cluster.local, ...svc, and
+  <hostname>.<subdomain> for its namespace's search path), all 127.0.0.1.
+  Names are only added, never removed, while the test node runs. If unshare/mount is not permitted (not root), or
   with --no-mount-namespace, each volume is exported as
   LLMOPS_MOUNT_<VOLUME>=<dir> instead and a warning is logged.
 * The process environment starts clean (PATH, HOME, HOSTNAME and what kubelet
@@ -585,6 +591,8 @@ class PodWorker(threading.Thread):
         self.last_status = None
         self.failures = 0
         self.gpus: list[int] = []
+        self.dns_done = False
+        self.next_dns = 0.0
         self._recover(pod)
 
     @property
@@ -694,6 +702,7 @@ class PodWorker(threading.Thread):
                 self.sync_status()
                 return
         self.refresh_tokens()
+        self.publish_dns()
         if self.run_init():
             self.run_main()
         self.check_probes()
@@ -1109,6 +1118,31 @@ class PodWorker(threading.Thread):
             raise StartError(f'exec: "{exe}": no such executable on the test node machine')
         return [exe] + command[1:] + args
 
+    def publish_dns(self):
+        """Adds this Pod's names to the cluster hosts file once a headless
+        Service named by its subdomain selects it (CoreDNS has no record
+        before that; with publishNotReadyAddresses it has one before the Pod
+        is ready, and that is what this stand-in gives)."""
+        spec = self.pod["spec"]
+        names = pod_dns_names(self.ns, spec)
+        if self.dns_done or not names or time.monotonic() < self.next_dns:
+            return
+        self.next_dns = time.monotonic() + 1
+        try:
+            svc = self.kube.get(f"/api/v1/namespaces/{self.ns}/services/{spec['subdomain']}")
+        except ApiError as e:
+            if e.status == 404:
+                return
+            raise
+        labels = dig(self.pod, "metadata", "labels", default={}) or {}
+        selector = dig(svc, "spec", "selector", default={}) or {}
+        if dig(svc, "spec", "clusterIP") != "None" or not selector or any(
+                labels.get(k) != v for k, v in selector.items()):
+            return
+        self.node.hosts.add(names)
+        self.dns_done = True
+        self.log(logging.INFO, "cluster DNS: %s", names[0])
+
     def container_mounts(self, c: Container, env: dict) -> list[tuple[str, str, bool]]:
         mounts = []
         for m in c.spec.get("volumeMounts") or []:
@@ -1124,6 +1158,9 @@ class PodWorker(threading.Thread):
                 if not src.exists():
                     src.mkdir(parents=True, exist_ok=True)
             mounts.append((str(src), m["mountPath"], ro or bool(m.get("readOnly"))))
+        if not self.pod["spec"].get("hostNetwork") and not any(
+                dst.rstrip("/") == "/etc/hosts" for _s, dst, _r in mounts):
+            mounts.append((str(self.node.hosts.path), "/etc/hosts", True))
         mounts.sort(key=lambda t: len(Path(t[1]).parts))
         return mounts
 
@@ -1600,6 +1637,49 @@ class PodWorker(threading.Thread):
 
 
 # ---------------------------------------------------------------------------
+# cluster DNS
+
+
+class ClusterHosts:
+    """The stand-in for cluster DNS: one hosts file that every container sees
+    at /etc/hosts. It is only appended to, in place, so the bind mounts of
+    running containers (which pin the inode) see every name as it is added,
+    and a reader never sees a line disappear."""
+
+    HEADER = ("# llmops test node: cluster DNS for the Pods of this node. Every Pod\n"
+              "# shares the host network, so every name is 127.0.0.1.\n"
+              "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.names: set[str] = set()
+        self.lock = threading.Lock()
+
+    def reset(self):
+        write_atomic(self.path, self.HEADER.encode())
+
+    def add(self, names: list[str]):
+        with self.lock:
+            new = [n for n in names if n not in self.names]
+            if not new:
+                return
+            with open(self.path, "a") as f:
+                f.write("127.0.0.1\t" + " ".join(new) + "\n")
+            self.names.update(new)
+
+
+def pod_dns_names(ns: str, spec: dict) -> list[str]:
+    """What CoreDNS answers for a Pod whose hostname and subdomain name a
+    headless Service: its FQDN, and the shorter forms the Pod's search path
+    (<ns>.svc.cluster.local svc.cluster.local cluster.local) completes."""
+    host, sub = spec.get("hostname"), spec.get("subdomain")
+    if not host or not sub:
+        return []
+    return [f"{host}.{sub}.{ns}.svc.cluster.local", f"{host}.{sub}.{ns}.svc",
+            f"{host}.{sub}.{ns}", f"{host}.{sub}"]
+
+
+# ---------------------------------------------------------------------------
 # the node
 
 
@@ -1612,6 +1692,7 @@ class NodeRunner:
         self.kube = Kube(args.kubeconfig)
         self.state_dir = Path(args.state_dir or default_state_dir(self.kube, self.name)).resolve()
         self.pvc_root = Path(args.pvc_root or self.state_dir / "pvc").resolve()
+        self.hosts = ClusterHosts(self.state_dir / "hosts")
         self.bin_dir = Path(args.bin_dir or REPO / "bin").resolve()
         self.stop = threading.Event()
         self.workers: dict[str, PodWorker] = {}
@@ -1969,6 +2050,7 @@ class NodeRunner:
             log.error("another test node is running with state dir %s", self.state_dir)
             return 1
         self.mount_ns = self.check_mount_ns()
+        self.hosts.reset()
         self.kill_leftovers()
         while True:
             try:
