@@ -40,7 +40,6 @@
 #define PATH_CAP      4096
 #define OPTIM_FILE    "optimizer.safetensors"
 #define CKPT_SUBDIR   "checkpoints"
-#define STATUS_MS     5000
 #define PROGRESS_MS   1000
 #define COUNT_SPLIT   65536.0f /* token counts travel as hi/lo floats, exact below 2^40 */
 #define TERM_LOG_PATH "/dev/termination-log"
@@ -1015,8 +1014,8 @@ static llm_err get_object(struct ft_run *r)
 	snprintf(api, sizeof(api), "%s/%s", FTJ_GVR.group, FTJ_GVR.version);
 	if (getenv("LLMOPS_RANK") && strcmp(getenv("LLMOPS_RANK"), "0"))
 		return LLM_OK;
-	return agent_status_new(r->h, &FTJ_GVR, api, "FineTuneJob", r->job->ns, r->job->name,
-				STATUS_MS, &r->status);
+	return agent_status_new(r->h, &FTJ_GVR, api, "FineTuneJob", r->job->ns, r->job->name, 0,
+				&r->status);
 }
 
 /* Kubernetes shows /dev/termination-log in the Pod's status; written only

@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "llm_log.h"
+#include "llm_opts.h"
 #include "llm_time.h"
+
+#define DEFAULT_INTERVAL_MS 5000
 
 struct agent_status {
 	kc_http *h;
@@ -26,9 +29,15 @@ llm_err agent_status_new(kc_http *h, const struct kc_gvr *r, const char *api_ver
 			 const char *kind, const char *ns, const char *name, int interval_ms,
 			 agent_status **out)
 {
-	agent_status *s = calloc(1, sizeof(*s));
+	const char *env = getenv("LLMOPS_STATUS_INTERVAL");
+	long ms = interval_ms > 0 ? interval_ms : DEFAULT_INTERVAL_MS;
+	agent_status *s;
 
 	*out = NULL;
+	if (interval_ms <= 0 && env && *env &&
+	    llm_parse_duration_ms(env, "LLMOPS_STATUS_INTERVAL", 0, 3600000, &ms))
+		return LLM_EINVAL;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return llm_fail(LLM_ENOMEM, "status reporter: out of memory");
 	s->h = h;
@@ -40,7 +49,7 @@ llm_err agent_status_new(kc_http *h, const struct kc_gvr *r, const char *api_ver
 	s->ns = strdup(ns);
 	s->name = strdup(name);
 	s->pending = json_object();
-	s->interval_ms = interval_ms > 0 ? (uint64_t)interval_ms : 5000;
+	s->interval_ms = (uint64_t)ms;
 	s->gvr = (struct kc_gvr){s->group, s->version, s->resource, r->namespaced};
 	if (!s->group || !s->version || !s->resource || !s->api_version || !s->kind || !s->ns ||
 	    !s->name || !s->pending) {

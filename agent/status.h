@@ -20,7 +20,10 @@
 typedef struct agent_status agent_status;
 
 /* Reports for the object {api_version, kind, ns/name} served by r (all
- * copied); writes at most every interval_ms (0: 5000). h must outlive it. */
+ * copied); writes at most every interval_ms, or when interval_ms is 0 every
+ * $LLMOPS_STATUS_INTERVAL (a duration such as "5s" or "500ms", which the
+ * operator's --agent-status-interval sets; default 5 s). h must outlive it.
+ * LLM_EINVAL for an interval that does not parse. */
 llm_err agent_status_new(kc_http *h, const struct kc_gvr *r, const char *api_version,
 			 const char *kind, const char *ns, const char *name, int interval_ms,
 			 agent_status **out);

@@ -48,6 +48,8 @@ static struct llm_opt options[] = {
 	 "image of agent workloads unless a resource sets spec.image", NULL},
 	{"agent-service-account", 0, "NAME", NULL,
 	 "service account of agent Pods (default: the namespace's default)", NULL},
+	{"agent-status-interval", 0, "DURATION", "5s",
+	 "how often, at most, an agent writes its progress into a resource's status", NULL},
 	{"kube-api-qps", 0, "QPS", "50", "client-side rate limit for API requests", NULL},
 	{"kube-api-burst", 0, "N", "100", "client-side burst for API requests", NULL},
 	{"shutdown-grace-period", 0, "DURATION", "30s",
@@ -111,7 +113,7 @@ static llm_err duration_opt(const char *name, long *ms)
 /* Reads the manager and transport settings from the options. */
 static llm_err read_settings(struct kc_manager_opts *mo, struct kc_http_opts *ho)
 {
-	long workers, qps, burst, lease, renew, retry, grace;
+	long workers, qps, burst, lease, renew, retry, grace, status;
 	llm_err rc = llm_opts_long(options, "workers", 1, 256, &workers);
 
 	if (!rc)
@@ -126,6 +128,8 @@ static llm_err read_settings(struct kc_manager_opts *mo, struct kc_http_opts *ho
 		rc = duration_opt("leader-election-retry-period", &retry);
 	if (!rc)
 		rc = duration_opt("shutdown-grace-period", &grace);
+	if (!rc) /* checked here; agents parse it again from their environment */
+		rc = duration_opt("agent-status-interval", &status);
 	if (rc)
 		return rc;
 	*ho = (struct kc_http_opts){.qps = (double)qps, .burst = (int)burst};
@@ -183,9 +187,10 @@ static llm_err new_recorder(kc_http *h, kc_events **out)
 static int run(const struct kc_manager_opts *mo, const struct kc_http_opts *ho)
 {
 	struct kc_config_opts co = {.kubeconfig = llm_opts_get(options, "kubeconfig")};
-	struct op_ctx ctx = {.agent_image = llm_opts_get(options, "agent-image"),
-			     .agent_service_account =
-				     llm_opts_get(options, "agent-service-account")};
+	struct op_ctx ctx = {
+		.agent_image = llm_opts_get(options, "agent-image"),
+		.agent_service_account = llm_opts_get(options, "agent-service-account"),
+		.agent_status_interval = llm_opts_get(options, "agent-status-interval")};
 	kc_config *cfg = NULL;
 	kc_http *h = NULL;
 	kc_manager *m = NULL;

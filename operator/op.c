@@ -227,11 +227,17 @@ json_t *op_agent_container(struct op_ctx *c, json_t *owner, const char *role)
 {
 	char ref[512];
 
+	json_t *container;
+
 	op_ref(owner, ref, sizeof(ref));
-	return json_pack("{s:s, s:s, s:[s], s:[s, s, s], s:[{s:s, s:{s:{s:s}}}]}", "name", role,
-			 "image", llm_json_str_or(owner, "spec.image", c->agent_image), "command",
-			 "llmops-agent", "args", role, "--resource", ref, "env", "name", "POD_NAME",
-			 "valueFrom", "fieldRef", "fieldPath", "metadata.name");
+	container =
+		json_pack("{s:s, s:s, s:[s], s:[s, s, s], s:[{s:s, s:{s:{s:s}}}]}", "name", role,
+			  "image", llm_json_str_or(owner, "spec.image", c->agent_image), "command",
+			  "llmops-agent", "args", role, "--resource", ref, "env", "name",
+			  "POD_NAME", "valueFrom", "fieldRef", "fieldPath", "metadata.name");
+	if (c->agent_status_interval)
+		op_env(container, "LLMOPS_STATUS_INTERVAL", c->agent_status_interval);
+	return container;
 }
 
 void op_event(struct op_ctx *c, json_t *owner, const char *type, const char *reason,

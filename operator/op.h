@@ -28,6 +28,7 @@ struct op_ctx {
 	kc_events *events;	 /* may be NULL */
 	const char *agent_image; /* default image of agent workloads */
 	const char *agent_service_account; /* for agent Pods; NULL: the default */
+	const char *agent_status_interval; /* LLMOPS_STATUS_INTERVAL of agents; NULL: unset */
 };
 
 struct op_reconciler {
