@@ -33,8 +33,9 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,build/tests/integration/%,
 # The same tests without sanitizers, for valgrind's leak check.
 VALGRIND_TESTS := $(patsubst tests/integration/%.c,build/plain/tests/integration/%,$(wildcard tests/integration/test_*.c))
 BINARIES := bin/llmops-operator bin/llmops-agent
-# Test tools built with `all`, unsanitized (e2e/test_tokenizer_parity.py runs tok_dump).
-TOOLS := build/tests/tokenizer/tok_dump
+# Test tools built with `all`, unsanitized: the e2e tests run them
+# (test_tokenizer_parity.py: tok_dump; test_finetune_cluster.py: logits_dump).
+TOOLS := build/tests/tokenizer/tok_dump build/tests/model/logits_dump
 
 # CUDA: the wheels from `make deps`, then /usr/local/cuda, then PATH.
 CUDA_WHEELS := build/cuda/nvidia
@@ -126,8 +127,8 @@ build/tests/%: tests/%.c build/libllmops-san.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $< build/libllmops-san.a $(LDLIBS) -lcmocka -o $@
 
-# More specific than build/tests/%: the tokenizer tools run without sanitizers.
-build/tests/tokenizer/%: tests/tokenizer/%.c build/libllmops.a
+# More specific than build/tests/%: the tools run without sanitizers.
+$(TOOLS): build/tests/%: tests/%.c build/libllmops.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
 
@@ -156,10 +157,14 @@ test: deps ## everything CI runs: style, unit, Lua, CUDA compile, integration, e
 	@$(MAKE) --no-print-directory test-cuda-compile
 	@$(MAKE) --no-print-directory test-integration
 
-golden: ## regenerate the reference outputs under tests/golden/ with the reference libraries
+# Every tests/golden/*/make_reference.py, finetune last: it starts from the
+# tiny GPT-2 that models/ writes.
+GOLDEN := $(filter-out finetune,$(patsubst tests/golden/%/make_reference.py,%,\
+	$(wildcard tests/golden/*/make_reference.py))) finetune
+golden: all ## regenerate the reference outputs under tests/golden/ with the reference libraries
 	@scripts/deps.sh golden
-	@for g in tests/golden/*/make_reference.py; do \
-		echo "golden: $$g"; build/golden-venv/bin/python $$g || exit 1; done
+	@for g in $(GOLDEN); do echo "golden: tests/golden/$$g/make_reference.py"; \
+		build/golden-venv/bin/python tests/golden/$$g/make_reference.py || exit 1; done
 
 # The tests run once in full (checks and timings), then in quick mode (small
 # cases, no timing) under compute-sanitizer's memcheck, racecheck and synccheck.
