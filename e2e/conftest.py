@@ -2,7 +2,8 @@
 
 e2e/run.sh starts a fresh local control plane and exports where it lives;
 these fixtures turn that into API clients for the admin and the operator
-identities and a helper that runs the locally built kubectl."""
+identities, a helper that runs the locally built kubectl, and the operator
+as a process beside a test node (for the modules that import test_node)."""
 
 import os
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client, config
+
+from operator_process import Operator
 
 
 def _env(name):
@@ -88,3 +91,14 @@ def helm(controlplane_bin, tmp_path_factory):
         return proc
 
     return run
+
+
+@pytest.fixture(scope="module")
+def operator(crds, test_node, tmp_path_factory, root):
+    """bin/llmops-operator for one module, creating agent Pods that the test
+    node runs with the locally built bin/llmops-agent; agents report status
+    every 200 ms, so short runs show their progress along the way."""
+    op = Operator(root, tmp_path_factory.mktemp("operator") / "operator.log",
+                  "--agent-image", "llmops/agent:e2e", "--agent-status-interval", "200ms")
+    yield op
+    op.close()

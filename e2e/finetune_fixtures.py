@@ -5,6 +5,7 @@ datasets and FineTuneJob files."""
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests/golden/models/gpt2"
 AGENT = ROOT / "bin/llmops-agent"
+LOGITS_DUMP = ROOT / "build/tests/model/logits_dump"
 EOS = "<|endoftext|>"
 
 
@@ -93,6 +95,30 @@ def job(model: Path, train: Path, out: Path, method="lora", **hp):
     spec["hyperparameters"].update(hp)
     return {"apiVersion": "llmops.dev/v1alpha1", "kind": "FineTuneJob",
             "metadata": {"name": "t", "namespace": "default"}, "spec": spec}
+
+
+# The run whose output transformers and peft load in
+# tests/golden/finetune/make_reference.py and that the cluster test repeats:
+# the spec of job() (2 epochs, cosine schedule, seed 7) on records(64), and
+# the input both sides compute logits for (byte-level ids of a training-like
+# text).
+HF_INPUT = list(b"Q: 3+4= 7 ok")
+
+
+def hf_job(model: Path, train: Path, out: Path, method: str) -> dict:
+    return job(model, train, out, method=method)["spec"]
+
+
+def our_logits(model: Path, ids: list[int], adapter: Path | None = None):
+    """Logits (T, V) of our runtime (build/tests/model/logits_dump) for one
+    row of ids, on a model directory and optionally a PEFT adapter."""
+    import numpy as np
+
+    argv = [str(LOGITS_DUMP), str(model)] + (["--adapter", str(adapter)] if adapter else [])
+    out = subprocess.run(argv + [str(i) for i in ids], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    return np.array(json.loads(out.stdout)["logits"], dtype=np.float32)
 
 
 def write_job(path: Path, obj) -> Path:

@@ -63,14 +63,6 @@ def ns(admin_api):
     core.delete_namespace(name)
 
 
-@pytest.fixture(scope="module")
-def operator(crds, test_node, tmp_path_factory):
-    op = Operator(ROOT, tmp_path_factory.mktemp("operator") / "operator.log",
-                  "--agent-image", "llmops/agent:e2e")
-    yield op
-    op.close()
-
-
 def custom(admin_api):
     return client.CustomObjectsApi(admin_api)
 
