@@ -176,6 +176,12 @@ def test_finetunejob_gang_restarts_when_one_worker_fails(admin_api, ns, operator
     names = sorted(p.metadata.name for p in pods(admin_api, ns,
                                                  "llmops.dev/finetunejob=ftj-gang"))
     assert names == ["ftj-gang-a1-w0", "ftj-gang-a1-w1"]  # the whole gang restarted
+    # a new gang id, so rank 0 refuses a worker of the old gang
+    uid = custom(admin_api).get_namespaced_custom_object(
+        "llmops.dev", "v1alpha1", ns, "finetunejobs", "ftj-gang")["metadata"]["uid"]
+    for p in pods(admin_api, ns, "llmops.dev/finetunejob=ftj-gang"):
+        env = {e.name: e.value for e in p.spec.containers[0].env}
+        assert env["LLMOPS_JOB_ID"] == f"{uid}-a1"
 
 
 def test_finetunejob_fails_when_restarts_are_used_up(admin_api, ns, operator):

@@ -46,8 +46,10 @@ json_t *ftj_service(json_t *ftj)
 	return svc;
 }
 
-/* Rank, world size and rank 0's stable DNS name for the rendezvous. */
-static void add_rendezvous_env(json_t *container, json_t *ftj, long rank)
+/* Rank, world size, rank 0's stable DNS name for the rendezvous, and an id
+ * of this gang (the job's uid and the attempt) with which rank 0 refuses a
+ * worker of an earlier attempt that is still shutting down. */
+static void add_rendezvous_env(json_t *container, json_t *ftj, long attempt, long rank)
 {
 	const char *name = llm_json_str_or(ftj, "metadata.name", "");
 	char buf[512];
@@ -61,6 +63,8 @@ static void add_rendezvous_env(json_t *container, json_t *ftj, long rank)
 	op_env(container, "LLMOPS_MASTER_ADDR", buf);
 	snprintf(buf, sizeof(buf), "%d", FTJ_RENDEZVOUS_PORT);
 	op_env(container, "LLMOPS_MASTER_PORT", buf);
+	snprintf(buf, sizeof(buf), "%s-a%ld", llm_json_str_or(ftj, "metadata.uid", ""), attempt);
+	op_env(container, "LLMOPS_JOB_ID", buf);
 }
 
 /* Fields holding URIs whose pvc:// claims the workers mount. */
@@ -83,7 +87,7 @@ json_t *ftj_worker_pod(struct op_ctx *c, json_t *ftj, long attempt, long rank)
 	json_object_set_new(labels, "llmops.dev/attempt", json_string(text));
 	snprintf(text, sizeof(text), "%ld", rank);
 	json_object_set_new(labels, "llmops.dev/rank", json_string(text));
-	add_rendezvous_env(container, ftj, rank);
+	add_rendezvous_env(container, ftj, attempt, rank);
 	json_object_set_new(container, "ports",
 			    json_pack("[{s:s, s:i}]", "name", "rendezvous", "containerPort",
 				      FTJ_RENDEZVOUS_PORT));

@@ -145,6 +145,9 @@ static void test_ftj_worker_pod_carries_rendezvous_and_resources(void **state)
 	assert_string_equal(llm_json_str_or(pod, "spec.containers[0].env[2].value", ""), "2");
 	assert_string_equal(llm_json_str_or(pod, "spec.containers[0].env[3].value", ""),
 			    "tune-w0.tune-workers.ml.svc");
+	assert_string_equal(llm_json_str_or(pod, "spec.containers[0].env[5].name", ""),
+			    "LLMOPS_JOB_ID");
+	assert_string_equal(llm_json_str_or(pod, "spec.containers[0].env[5].value", ""), "u-1-a3");
 	assert_int_equal(
 		json_integer_value(json_object_get(
 			json_object_get(
