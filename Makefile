@@ -48,7 +48,9 @@ NVCCFLAGS = -std=c++17 -O2 $(CUDA_ARCH) -Werror all-warnings -Xcompiler -Wall,-W
 CUDA_LIBS = -L$(CUDA_ROOT)/lib -L$(CUDA_ROOT)/lib64 -L$(NCCL_ROOT)/lib \
 	-l:libcublas.so.13 -l:libcudart.so.13 -l:libnccl.so.2 \
 	-Xlinker -rpath=$(CUDA_ROOT)/lib -Xlinker -rpath=$(NCCL_ROOT)/lib
-CUDA_SRC := $(wildcard kernels/cuda/*.cu)
+# kernels/collectives/*.cu: the NCCL backend, which coll.c refers to weakly, so
+# libllmops.a itself needs neither CUDA nor NCCL.
+CUDA_SRC := $(wildcard kernels/cuda/*.cu kernels/collectives/*.cu)
 CUDA_OBJ := $(CUDA_SRC:%.cu=build/cuda-obj/%.o)
 CUDA_TESTS := $(patsubst tests/cuda/%.cu,build/tests/cuda/%,$(wildcard tests/cuda/test_*.cu))
 # compute-sanitizer from the nvidia-cuda-sanitizer-api wheel, else the toolkit's
