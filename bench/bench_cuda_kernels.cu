@@ -34,6 +34,9 @@
 /* GPT-2 124M; N_PARAM counts wte once (tied to the LM head) */
 static const int B = 8, T = 1024, C = 768, NH = 12, HS = 64, V = 50257, N_ROWS = B * T;
 static const long N_PARAM = 124439808L;
+/* the vocabulary padded to a multiple of 64 for the bf16 GEMM, as llm.c does:
+ * tensor-core GEMMs want 16-byte aligned leading dimensions */
+static const int V_PAD = 50304;
 static const size_t LT_WORKSPACE = 32u << 20;
 
 static struct device_peaks peaks;
@@ -249,18 +252,21 @@ static void bench_bf16_gemm(const char *name, int OC_, int K)
 		 "set workspace");
 	lt_check(cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, lc, lc, pref, 1, &heur, &found),
 		 "AlgoGetHeuristic");
-	if (found == 0) {
-		fprintf(stderr, "bench_cuda_kernels: %s: cuBLASLt found no bf16 algorithm\n", name);
-		exit(1);
-	}
-	measure(name, 0, 2.0 * N_ROWS * K * OC_, true, [&] {
-		cublasStatus_t st = cublasLtMatmul(lt, desc, &alpha, w, la, inp, lb, &beta, out, lc,
-						   out, lc, &heur.algo, ws, wsize, NULL);
+	if (found == 0)
+		fprintf(stderr,
+			"bench_cuda_kernels: %s: cuBLASLt found no bf16 algorithm; skipped\n",
+			name);
+	else
+		measure(name, 0, 2.0 * N_ROWS * K * OC_, true, [&] {
+			cublasStatus_t st =
+				cublasLtMatmul(lt, desc, &alpha, w, la, inp, lb, &beta, out, lc,
+					       out, lc, &heur.algo, ws, wsize, NULL);
 
-		return st == CUBLAS_STATUS_SUCCESS ? LLM_OK
-						   : llm_fail(LLM_EINTERNAL, "cublasLtMatmul: %s",
-							      cublasGetStatusName(st));
-	});
+			return st == CUBLAS_STATUS_SUCCESS
+				       ? LLM_OK
+				       : llm_fail(LLM_EINTERNAL, "cublasLtMatmul: %s",
+						  cublasGetStatusName(st));
+		});
 	cublasLtMatmulPreferenceDestroy(pref);
 	cublasLtMatrixLayoutDestroy(lc);
 	cublasLtMatrixLayoutDestroy(lb);
@@ -418,7 +424,7 @@ int main(int argc, char **argv)
 	bench_matmul("matmul_forward_lm_head", V, C, false);
 	bench_matmul_backward();
 	bench_bf16_gemm("cublaslt_bf16_matmul_fc", 4 * C, C);
-	bench_bf16_gemm("cublaslt_bf16_matmul_lm_head", V, C);
+	bench_bf16_gemm("cublaslt_bf16_matmul_lm_head_padded", V_PAD, C);
 	bench_attention();
 	bench_norms();
 	bench_elementwise();
