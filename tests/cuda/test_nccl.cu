@@ -11,15 +11,21 @@
  * checked: each call has finished on the device when it returns; a host
  * buffer is refused with LLM_EINVAL and breaks the communicator; "auto"
  * picks "cpu" before llm_backend_select() chose CUDA and "nccl" after;
- * LLMOPS_COLL_BACKEND=nccl through llm_coll_config_from_env(). Exits 1 on
- * any failure or when there is no CUDA device. The padded path of
- * reduce-scatter and all-gather (n not a multiple of the world size) needs
- * two or more GPUs and is not reached here. */
+ * LLMOPS_COLL_BACKEND=nccl through llm_coll_config_from_env().
+ *
+ * With two or more GPUs, also 2 (or 4) ranks, one thread and GPU each,
+ * against the CPU ring on as many threads: integer-valued inputs make every
+ * sum exact (and the mean too, the world size being a power of two), so
+ * both backends must agree bit for bit, including the padded
+ * reduce-scatter and all-gather (n not a multiple of the world size) and a
+ * broadcast from the last rank. On one GPU that part reports itself
+ * skipped. Exits 1 on any failure or when there is no CUDA device. */
 #include <cuda_runtime.h>
 #include <nccl.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +78,7 @@ static llm_err open_comm(const char *backend, cudaStream_t s, struct llm_coll **
 	return llm_coll_new(&cfg, c);
 }
 
+/* op on buf; broadcasts come from the last rank */
 static llm_err apply(struct llm_coll *c, enum op op, float *buf, size_t n)
 {
 	switch (op) {
@@ -79,19 +86,18 @@ static llm_err apply(struct llm_coll *c, enum op op, float *buf, size_t n)
 	case OP_MEAN: return llm_coll_all_reduce_mean(c, buf, n);
 	case OP_REDUCE_SCATTER: return llm_coll_reduce_scatter_sum(c, buf, n);
 	case OP_ALL_GATHER: return llm_coll_all_gather(c, buf, n);
-	default: return llm_coll_broadcast(c, buf, n * sizeof(float), 0);
+	default: return llm_coll_broadcast(c, buf, n * sizeof(float), llm_coll_world_size(c) - 1);
 	}
 }
 
-/* The reduce-scatter result that is defined: this rank's shard. */
-static size_t defined_count(enum op op, size_t n)
+/* The part of the result that is defined on rank of world: after a
+ * reduce-scatter the rank's shard, else everything. */
+static void defined_part(enum op op, size_t n, int world, int rank, size_t *off, size_t *cnt)
 {
-	size_t off, cnt;
-
-	if (op != OP_REDUCE_SCATTER)
-		return n;
-	llm_coll_shard(n, 1, 0, &off, &cnt);
-	return cnt;
+	*off = 0;
+	*cnt = n;
+	if (op == OP_REDUCE_SCATTER)
+		llm_coll_shard(n, world, rank, off, cnt);
 }
 
 /* op on n seeded floats, through nccl on the device and cpu on the host;
@@ -102,10 +108,11 @@ static void check_op(struct llm_coll *nccl, struct llm_coll *cpu, cudaStream_t s
 	float *want = rnd_host(n, 40 + n), *dbuf = dev_copy(want, n), *got;
 	llm_err cerr = apply(cpu, op, want, n), err = apply(nccl, op, dbuf, n);
 	cudaError_t idle = cudaStreamQuery(s);
-	size_t m = defined_count(op, n), bad;
+	size_t off, m, bad;
 
+	defined_part(op, n, 1, 0, &off, &m);
 	got = host_copy(dbuf, n);
-	bad = count_unequal(got, want, m);
+	bad = count_unequal(got + off, want + off, m);
 	report(err == LLM_OK && cerr == LLM_OK && bad == 0 && idle == cudaSuccess,
 	       "nccl %s n=%zu: %zu of %zu differ from the cpu backend; stream %s on return%s",
 	       op_name[op], n, bad, m, idle == cudaSuccess ? "idle" : cudaGetErrorName(idle),
@@ -241,6 +248,145 @@ static void check_env(cudaStream_t s)
 	CUDA_CHECK(cudaFree(d));
 }
 
+/* ---- several ranks, one GPU each (needs two or more GPUs) ---- */
+
+#define MAX_RANKS 4
+
+/* One rank of a job: runs op on n integer-valued floats with backend and
+ * keeps the result on the host. */
+struct rank_job {
+	pthread_t tid;
+	const char *backend;
+	int rank, world, port;
+	enum op op;
+	size_t n;
+	float *result; /* host, n floats */
+	llm_err err;
+	char msg[512];
+};
+
+/* Rank r's input element i: a small integer, so sums over 4 ranks are exact. */
+static float int_input(int r, size_t i)
+{
+	return (float)((int)((i * 7 + (size_t)r * 13) % 41) - 20);
+}
+
+/* The op on device memory of this rank's GPU, the result copied back. */
+static llm_err run_on_device(struct rank_job *j, struct llm_coll_config *cfg)
+{
+	struct llm_coll *c = NULL;
+	cudaStream_t s;
+	float *d;
+	llm_err err;
+
+	CUDA_CHECK(cudaSetDevice(j->rank));
+	CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+	d = dev_copy(j->result, j->n);
+	cfg->stream = s;
+	err = llm_coll_new(cfg, &c);
+	if (err == LLM_OK)
+		err = apply(c, j->op, d, j->n);
+	if (err != LLM_OK)
+		snprintf(j->msg, sizeof(j->msg), "%s", llm_last_error());
+	llm_coll_destroy(c);
+	CUDA_CHECK(cudaMemcpy(j->result, d, j->n * sizeof(float), cudaMemcpyDeviceToHost));
+	CUDA_CHECK(cudaFree(d));
+	CUDA_CHECK(cudaStreamDestroy(s));
+	return err;
+}
+
+static void *rank_main(void *p)
+{
+	struct rank_job *j = (struct rank_job *)p;
+	struct llm_coll_config cfg = {};
+	struct llm_coll *c = NULL;
+
+	for (size_t i = 0; i < j->n; i++)
+		j->result[i] = int_input(j->rank, i);
+	cfg.backend = j->backend;
+	cfg.rank = j->rank;
+	cfg.world_size = j->world;
+	cfg.master_addr = "127.0.0.1";
+	cfg.master_port = j->port;
+	cfg.job_id = "test/nccl-ranks/a1";
+	cfg.timeout_s = 60;
+	cfg.op_timeout_s = 60;
+	if (strcmp(j->backend, "nccl") == 0) {
+		j->err = run_on_device(j, &cfg);
+		return NULL;
+	}
+	j->err = llm_coll_new(&cfg, &c);
+	if (j->err == LLM_OK)
+		j->err = apply(c, j->op, j->result, j->n);
+	if (j->err != LLM_OK)
+		snprintf(j->msg, sizeof(j->msg), "%s", llm_last_error());
+	llm_coll_destroy(c);
+	return NULL;
+}
+
+/* Runs one job of world ranks on threads; jobs[r].result holds rank r's. */
+static void run_job(struct rank_job *jobs, const char *backend, int world, enum op op, size_t n)
+{
+	int port = free_port();
+
+	for (int r = 0; r < world; r++) {
+		jobs[r] = {};
+		jobs[r].backend = backend;
+		jobs[r].rank = r;
+		jobs[r].world = world;
+		jobs[r].port = port;
+		jobs[r].op = op;
+		jobs[r].n = n;
+		jobs[r].result = (float *)xmalloc((n ? n : 1) * sizeof(float));
+		if (pthread_create(&jobs[r].tid, NULL, rank_main, &jobs[r]) != 0)
+			die(__FILE__, __LINE__, "pthread_create", "failed");
+	}
+	for (int r = 0; r < world; r++)
+		pthread_join(jobs[r].tid, NULL);
+}
+
+/* op on n floats over world ranks: nccl and cpu agree on every rank. */
+static void check_ranks(int world, enum op op, size_t n)
+{
+	struct rank_job nccl[MAX_RANKS], cpu[MAX_RANKS];
+	size_t bad = 0, off, cnt;
+	llm_err err = LLM_OK;
+	const char *msg = "";
+
+	run_job(nccl, "nccl", world, op, n);
+	run_job(cpu, "cpu", world, op, n);
+	for (int r = 0; r < world; r++) {
+		defined_part(op, n, world, r, &off, &cnt);
+		bad += count_unequal(nccl[r].result + off, cpu[r].result + off, cnt);
+		if (err == LLM_OK && (nccl[r].err != LLM_OK || cpu[r].err != LLM_OK)) {
+			err = nccl[r].err != LLM_OK ? nccl[r].err : cpu[r].err;
+			msg = nccl[r].err != LLM_OK ? nccl[r].msg : cpu[r].msg;
+		}
+	}
+	report(err == LLM_OK && bad == 0,
+	       "%d ranks, nccl %s n=%zu: %zu elements differ from the cpu ring%s%s%s", world,
+	       op_name[op], n, bad, err ? "; " : "", err ? llm_errname(err) : "", msg);
+	for (int r = 0; r < world; r++) {
+		free(nccl[r].result);
+		free(cpu[r].result);
+	}
+}
+
+static void check_several_ranks(int ndev)
+{
+	static const size_t sizes[] = {1, 3, 1001, (1 << 20) + 5};
+	int world = ndev >= 4 ? 4 : 2;
+
+	if (ndev < 2) {
+		printf("SKIP several ranks: %d GPU (NCCL runs one rank per GPU)\n", ndev);
+		return;
+	}
+	for (int op = 0; op < N_OP; op++)
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			if (!quick() || sizes[i] < 100000)
+				check_ranks(world, (enum op)op, sizes[i]);
+}
+
 int main(void)
 {
 	static const size_t sizes[] = {1, 7, 1001, (1 << 20) + 5, 25 * 1000 * 1000};
@@ -278,6 +424,8 @@ int main(void)
 	llm_coll_destroy(cpu);
 	check_host_buffer_refused(s);
 	check_env(s);
+	check_several_ranks(ndev);
+	CUDA_CHECK(cudaSetDevice(0));
 
 	CUDA_CHECK(cudaStreamDestroy(s));
 	printf("%d passed, %d failed\n", npassed, nfailed);
