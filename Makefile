@@ -47,11 +47,17 @@ CUDA_ARCH := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=c
 NVCCFLAGS = -std=c++17 -O2 $(CUDA_ARCH) -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
 	-Ilib -Ikernels/include -I$(NCCL_ROOT)/include
 CUDA_LIBS = -L$(CUDA_ROOT)/lib -L$(CUDA_ROOT)/lib64 -L$(NCCL_ROOT)/lib \
-	-l:libcublas.so.13 -l:libcudart.so.13 -l:libnccl.so.2 \
+	-l:libcublas.so.13 -l:libcublasLt.so.13 -l:libcudart.so.13 -l:libnccl.so.2 \
 	-Xlinker -rpath=$(CUDA_ROOT)/lib -Xlinker -rpath=$(NCCL_ROOT)/lib
-CUDA_SRC := $(wildcard kernels/cuda/*.cu)
+# kernels/collectives/*.cu: the NCCL backend, which coll.c refers to weakly, so
+# libllmops.a itself needs neither CUDA nor NCCL.
+CUDA_SRC := $(wildcard kernels/cuda/*.cu kernels/collectives/*.cu)
 CUDA_OBJ := $(CUDA_SRC:%.cu=build/cuda-obj/%.o)
 CUDA_TESTS := $(patsubst tests/cuda/%.cu,build/tests/cuda/%,$(wildcard tests/cuda/test_*.cu))
+BENCH_CUDA := $(patsubst bench/%.cu,build/bench/%,$(wildcard bench/bench_cuda_*.cu))
+# Links one .cu program ($<) with the CUDA objects and the library.
+CUDA_LINK = $(NVCC) $(NVCCFLAGS) -cudart none $< $(CUDA_OBJ) -o $@ -Xlinker --start-group \
+	build/libllmops.a $(CUDA_LIBS) $(patsubst -fopenmp,-lgomp,$(LDLIBS)) -Xlinker --end-group
 # compute-sanitizer from the nvidia-cuda-sanitizer-api wheel, else the toolkit's
 SANITIZER = $(firstword $(wildcard $(CUDA_WHEELS)/cu13/bin/compute-sanitizer \
 	/usr/local/cuda/bin/compute-sanitizer))
@@ -61,7 +67,7 @@ CONTROLPLANE := build/controlplane/bin
 
 .PHONY: all help deps check test test-unit test-cuda-compile test-integration test-cuda \
 	cuda-info cluster-up cluster-down cluster-env cluster-status run stop clean bench \
-	bench-kube bench-operator bench-cpu bench-finetune bench-gemm test-lua golden
+	bench-kube bench-operator bench-cpu bench-finetune bench-gemm bench-cuda test-lua golden
 
 all: $(BINARIES) $(TOOLS) build/libllmops.a cuda-info ## build the binaries and libraries
 
@@ -113,8 +119,7 @@ build/cuda-obj/%.o: %.cu
 
 $(CUDA_TESTS): build/tests/cuda/%: tests/cuda/%.cu tests/cuda/harness.h $(CUDA_OBJ) build/libllmops.a
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -cudart none $< $(CUDA_OBJ) -o $@ -Xlinker --start-group \
-		build/libllmops.a $(CUDA_LIBS) $(patsubst -fopenmp,-lgomp,$(LDLIBS)) -Xlinker --end-group
+	$(CUDA_LINK)
 
 # --- checks and tests ----------------------------------------------------------
 
@@ -142,9 +147,10 @@ test-unit: $(UNIT_TESTS) ## C unit tests under ASan and UBSan
 test-lua: ## Argo CD health checks (Lua) against their fixtures
 	@tests/lua/run_health_tests.sh
 
-test-cuda-compile: ## compile and link every .cu (needs nvcc; does not run)
+test-cuda-compile: ## compile and link every .cu, tests and benchmarks (needs nvcc; does not run)
 	@if [ -z "$(NVCC)" ]; then echo "CUDA: skipped compile check (no nvcc)"; \
-	else $(MAKE) --no-print-directory $(CUDA_TESTS) && echo "CUDA: all .cu compiled and linked"; fi
+	else $(MAKE) --no-print-directory $(CUDA_TESTS) $(BENCH_CUDA) && \
+		echo "CUDA: all .cu compiled and linked"; fi
 
 test-integration: all $(INTEGRATION_TESTS) $(VALGRIND_TESTS) ## tests against a local control plane (started and stopped here)
 	@e2e/run.sh $(INTEGRATION_TESTS) -- $(VALGRIND_TESTS)
@@ -189,6 +195,11 @@ build/bench/%: bench/%.c build/libllmops.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
 
+# bench/bench_cuda_*.cu, linked as the CUDA tests are
+$(BENCH_CUDA): build/bench/%: bench/%.cu tests/cuda/harness.h $(CUDA_OBJ) build/libllmops.a
+	@mkdir -p $(@D)
+	$(CUDA_LINK)
+
 # BLIS (Debian's libblis-dev, not in `make deps`: nothing else uses it) is
 # linked into the GEMM benchmark only when installed, after OpenBLAS so the
 # library's cblas_sgemm calls still reach OpenBLAS.
@@ -210,6 +221,16 @@ bench-cpu: deps build/bench/bench_cpu ## CPU runtime against PyTorch: training, 
 bench-finetune: deps build/bench/bench_cpu ## fine-tuning steps, full and LoRA, against transformers + peft
 	@scripts/deps.sh golden
 	@build/golden-venv/bin/python bench/run_cpu.py gpt2_train gpt2_lora_train
+
+# Asked for explicitly, so no GPU is an error, not a skip.
+bench-cuda: deps ## CUDA kernels against the device's peaks, GPU models against PyTorch (needs an NVIDIA GPU)
+	@if [ -z "$(NVCC)" ]; then echo "bench-cuda: no nvcc (run 'make deps')" >&2; exit 1; fi
+	@if ! nvidia-smi -L >/dev/null 2>&1; then \
+		echo "bench-cuda: no NVIDIA GPU here ('nvidia-smi -L' failed); this benchmark needs one" >&2; \
+		exit 1; fi
+	@$(MAKE) --no-print-directory $(BENCH_CUDA)
+	@scripts/deps.sh golden
+	@build/golden-venv/bin/python bench/run_cuda.py
 
 bench-gemm: deps build/bench/bench_gemm ## CPU SGEMM: OpenBLAS, BLIS, own kernels and torch at the models' shapes
 	@scripts/deps.sh golden

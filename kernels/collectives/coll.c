@@ -1,5 +1,9 @@
-/* The collectives communicator: config checks, the backend table, world
- * size 1, and the broken state after a failure.
+/* The collectives communicator: config checks, the backend table and the
+ * choice of "auto", world size 1, and the broken state after a failure.
+ *
+ * The NCCL backend lives in a .cu file that only CUDA programs link, so it is
+ * referred to weakly: in a program without it, &coll_nccl is NULL and asking
+ * for "nccl" fails with a message that says so.
  *
  * Design limit: one communicator per job per process; a failed collective
  * cannot be retried on the same communicator (the byte streams between the
@@ -13,26 +17,42 @@
 #include <string.h>
 
 #include "coll_backend.h"
+#include "llmops_kernels.h"
 #include "net.h"
 #include "rendezvous.h"
 
-static const struct coll_backend *const backends[] = {&coll_cpu_ring, NULL};
+/* NULL (the address of an undefined weak symbol) without the CUDA objects */
+extern const struct coll_backend coll_nccl __attribute__((weak));
 
 struct llm_coll {
 	int rank, world;
-	const struct coll_backend *be; /* NULL when world is 1 */
+	const struct coll_backend *be;
+	bool joined; /* the backend runs the operations (else world 1: nothing to do) */
 	void *state;
 	struct rdzv *rdzv;
 	bool broken;
 	char why[512]; /* the failure that broke it */
 };
 
-static const struct coll_backend *find_backend(const char *name)
+/* The backend named by cfg ("auto" resolved), or NULL with an error recorded. */
+static const struct coll_backend *find_backend(const struct llm_coll_config *cfg)
 {
-	for (int i = 0; backends[i]; i++) {
-		if (strcmp(backends[i]->name, name) == 0)
-			return backends[i];
-	}
+	const char *name = cfg->backend ? cfg->backend : "cpu";
+	const struct coll_backend *nccl = &coll_nccl;
+
+	if (strcmp(name, "auto") == 0)
+		name = nccl && llm_backend_current() == LLM_BACKEND_CUDA ? "nccl" : "cpu";
+	if (strcmp(name, "cpu") == 0)
+		return &coll_cpu_ring;
+	if (strcmp(name, "nccl") == 0 && nccl)
+		return nccl;
+	if (strcmp(name, "nccl") == 0)
+		llm_fail(LLM_EUNSUPPORTED,
+			 "collectives: backend \"nccl\" is not in this program: it was built "
+			 "without the CUDA objects (kernels/collectives/nccl.cu); use \"cpu\"");
+	else
+		llm_fail(LLM_EUNSUPPORTED,
+			 "collectives: no backend \"%s\" in this build (cpu, nccl, auto)", name);
 	return NULL;
 }
 
@@ -53,6 +73,9 @@ static llm_err check_config(const struct llm_coll_config *cfg)
 		return llm_fail(LLM_EINVAL, "collectives: no master address");
 	if (cfg->world_size > 1 && (cfg->master_port < 1 || cfg->master_port > 65535))
 		return llm_fail(LLM_EINVAL, "collectives: master port %d is not in 1..65535",
+				cfg->master_port);
+	if (cfg->master_port < 0 || cfg->master_port > 65535)
+		return llm_fail(LLM_EINVAL, "collectives: master port %d is not in 0..65535",
 				cfg->master_port);
 	return LLM_OK;
 }
@@ -85,7 +108,7 @@ static llm_err join(struct llm_coll *c, const struct llm_coll_config *cfg)
 
 llm_err llm_coll_new(const struct llm_coll_config *cfg, struct llm_coll **out)
 {
-	const char *name = cfg->backend ? cfg->backend : "cpu";
+	const struct coll_backend *be;
 	struct llm_coll *c;
 	llm_err err;
 
@@ -93,18 +116,17 @@ llm_err llm_coll_new(const struct llm_coll_config *cfg, struct llm_coll **out)
 	err = check_config(cfg);
 	if (err != LLM_OK)
 		return err;
+	be = find_backend(cfg);
+	if (!be)
+		return LLM_EUNSUPPORTED;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return llm_fail(LLM_ENOMEM, "collectives: out of memory");
 	c->rank = cfg->rank;
 	c->world = cfg->world_size;
-	c->be = find_backend(name);
-	if (!c->be) {
-		free(c);
-		return llm_fail(LLM_EUNSUPPORTED, "collectives: no backend \"%s\" in this build",
-				name);
-	}
-	if (c->world > 1 && (err = join(c, cfg)) != LLM_OK) {
+	c->be = be;
+	c->joined = c->world > 1 || be->single_rank;
+	if (c->joined && (err = join(c, cfg)) != LLM_OK) {
 		llm_coll_destroy(c);
 		return err;
 	}
@@ -205,16 +227,21 @@ llm_err llm_coll_all_reduce_sum(struct llm_coll *c, float *buf, size_t n)
 {
 	llm_err err = usable(c, "all_reduce_sum", buf, n);
 
-	if (err != LLM_OK || c->world == 1)
+	if (err != LLM_OK || !c->joined)
 		return err;
 	return done(c, c->be->all_reduce_sum(c->state, buf, n));
 }
 
 llm_err llm_coll_all_reduce_mean(struct llm_coll *c, float *buf, size_t n)
 {
-	llm_err err = llm_coll_all_reduce_sum(c, buf, n);
+	llm_err err;
 	float w = (float)c->world;
 
+	if (c->joined && c->be->all_reduce_mean) {
+		err = usable(c, "all_reduce_mean", buf, n);
+		return err != LLM_OK ? err : done(c, c->be->all_reduce_mean(c->state, buf, n));
+	}
+	err = llm_coll_all_reduce_sum(c, buf, n);
 	for (size_t i = 0; err == LLM_OK && c->world > 1 && i < n; i++)
 		buf[i] /= w;
 	return err;
@@ -227,7 +254,7 @@ llm_err llm_coll_broadcast(struct llm_coll *c, void *buf, size_t nbytes, int roo
 	if (err == LLM_OK && (root < 0 || root >= c->world))
 		err = llm_fail(LLM_EINVAL, "broadcast: root %d is not in 0..%d", root,
 			       c->world - 1);
-	if (err != LLM_OK || c->world == 1)
+	if (err != LLM_OK || !c->joined)
 		return err;
 	return done(c, c->be->broadcast(c->state, buf, nbytes, root));
 }
@@ -236,7 +263,7 @@ llm_err llm_coll_barrier(struct llm_coll *c)
 {
 	llm_err err = usable(c, "barrier", NULL, 0);
 
-	if (err != LLM_OK || c->world == 1)
+	if (err != LLM_OK || !c->joined)
 		return err;
 	return done(c, c->be->barrier(c->state));
 }
@@ -245,7 +272,7 @@ llm_err llm_coll_reduce_scatter_sum(struct llm_coll *c, float *buf, size_t n)
 {
 	llm_err err = usable(c, "reduce_scatter_sum", buf, n);
 
-	if (err != LLM_OK || c->world == 1)
+	if (err != LLM_OK || !c->joined)
 		return err;
 	return done(c, c->be->reduce_scatter_sum(c->state, buf, n));
 }
@@ -254,7 +281,7 @@ llm_err llm_coll_all_gather(struct llm_coll *c, float *buf, size_t n)
 {
 	llm_err err = usable(c, "all_gather", buf, n);
 
-	if (err != LLM_OK || c->world == 1)
+	if (err != LLM_OK || !c->joined)
 		return err;
 	return done(c, c->be->all_gather(c->state, buf, n));
 }

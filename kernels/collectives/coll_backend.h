@@ -1,14 +1,19 @@
 /* The interface every collectives backend implements (internal).
  *
  * A backend is one file exporting one const struct coll_backend. coll.c
- * validates arguments, handles world size 1 without a backend and runs the
- * rendezvous between prepare() and connect(); the backend moves the data.
- * Operations are only called with world size >= 2, buffers non-NULL when
- * their size is non-zero and root in range. A failing call records a detail
- * with llm_fail(); coll.c then marks the communicator broken. */
+ * validates arguments, handles world size 1 without a backend (unless the
+ * backend sets single_rank) and runs the rendezvous between prepare() and
+ * connect(); the backend moves the data. Operations are only called with
+ * world size >= 2 (or any size for single_rank backends), buffers non-NULL
+ * when their size is non-zero and root in range. A failing call records a
+ * detail with llm_fail(); coll.c then marks the communicator broken.
+ *
+ * C++ (the NCCL backend is a .cu file) includes this header inside an
+ * extern "C" block, like every header without its own guards. */
 #ifndef LLMOPS_COLL_BACKEND_H
 #define LLMOPS_COLL_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "llm_err.h"
@@ -17,6 +22,9 @@
 
 struct coll_backend {
 	const char *name;
+	/* true: also used at world size 1, rendezvous included, so a one-rank
+	 * job runs the same code as a larger one (NCCL on one GPU) */
+	bool single_rank;
 	/* Before the rendezvous: makes the backend state for cfg (rank, world,
 	 * timeouts) in *state, writes the data-plane port this rank announces
 	 * (0 for none) and, on rank 0, up to LLM_COLL_MAX_BLOB bytes of bootstrap
@@ -27,6 +35,8 @@ struct coll_backend {
 	 * control channel) outlives the state; the backend may keep it. */
 	llm_err (*connect)(void *state, struct rdzv *r, double deadline);
 	llm_err (*all_reduce_sum)(void *state, float *buf, size_t n);
+	/* NULL: coll.c runs all_reduce_sum and divides on the host (host buffers) */
+	llm_err (*all_reduce_mean)(void *state, float *buf, size_t n);
 	llm_err (*reduce_scatter_sum)(void *state, float *buf, size_t n);
 	llm_err (*all_gather)(void *state, float *buf, size_t n);
 	llm_err (*broadcast)(void *state, void *buf, size_t nbytes, int root);
@@ -36,5 +46,8 @@ struct coll_backend {
 };
 
 extern const struct coll_backend coll_cpu_ring;
+/* Defined by kernels/collectives/nccl.cu, which only programs built with the
+ * CUDA objects link; coll.c refers to it weakly. */
+extern const struct coll_backend coll_nccl;
 
 #endif

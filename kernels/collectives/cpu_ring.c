@@ -439,9 +439,11 @@ static llm_err cpu_connect(void *state, struct rdzv *r, double deadline)
 
 const struct coll_backend coll_cpu_ring = {
 	.name = "cpu",
+	.single_rank = false,
 	.prepare = cpu_prepare,
 	.connect = cpu_connect,
 	.all_reduce_sum = cpu_all_reduce_sum,
+	.all_reduce_mean = NULL,
 	.reduce_scatter_sum = cpu_reduce_scatter_sum,
 	.all_gather = cpu_all_gather,
 	.broadcast = cpu_broadcast,

@@ -22,7 +22,7 @@
 #include "llm_err.h"
 
 struct rdzv_config {
-	int rank, world; /* world >= 2 */
+	int rank, world; /* world >= 1 (1: rank 0 listens and returns at once) */
 	const char *master_addr;
 	int master_port;
 	const char *job_id; /* at most LLM_COLL_MAX_JOB_ID bytes */

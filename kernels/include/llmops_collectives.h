@@ -8,13 +8,22 @@
  * backend can (the CPU backend compares a small header with its neighbour
  * before each operation) and returns LLM_EINVAL.
  *
- * Backends: "cpu" (ring all-reduce over TCP, kernels/collectives/cpu_ring.c).
- * A GPU backend ("nccl") plugs in behind the same calls; see
- * docs/internals/collectives.md.
+ * Backends (docs/internals/collectives.md):
+ *   "cpu"  ring algorithms over TCP on host buffers (kernels/collectives/cpu_ring.c);
+ *   "nccl" NCCL on device buffers (kernels/collectives/nccl.cu), only in programs
+ *          that link the CUDA objects; elsewhere asking for it is LLM_EUNSUPPORTED;
+ *   "auto" "nccl" when NCCL is linked in and llm_backend_current() is CUDA,
+ *          else "cpu".
+ * With "nccl" every buffer is a device pointer on the CUDA device that was
+ * current when llm_coll_new() ran, and each call is queued on cfg->stream
+ * after the work already queued there, then waited for: when a call returns
+ * LLM_OK the result is in buf, as with "cpu". "nccl" also runs at world size
+ * 1 (rendezvous and a one-rank NCCL communicator), "cpu" does not need to.
  *
  * Determinism: the CPU backend adds in an order fixed by world size and
  * buffer length, so a run repeated with the same inputs gives bitwise the same
- * result, and every rank ends with bitwise-identical buffers.
+ * result, and every rank ends with bitwise-identical buffers. NCCL promises
+ * neither (its algorithm choice may change with size and topology).
  *
  * Errors: every call returns an llm_err and records a detail that
  * llm_last_error() returns on the same thread: LLM_ETIMEDOUT when a deadline
@@ -40,17 +49,21 @@
 #define LLM_COLL_DEFAULT_TIMEOUT_S    300.0
 #define LLM_COLL_DEFAULT_OP_TIMEOUT_S 300.0
 
-/* How to join a job. Only read during llm_coll_new(); nothing is kept. */
+/* How to join a job. Only read during llm_coll_new(); only the stream handle
+ * is kept. */
 struct llm_coll_config {
-	const char *backend;	 /* "cpu"; NULL means "cpu" */
+	const char *backend;	 /* "cpu", "nccl" or "auto"; NULL means "cpu" */
 	int rank;		 /* 0 .. world_size - 1 */
 	int world_size;		 /* 1 .. LLM_COLL_MAX_WORLD */
 	const char *master_addr; /* rank 0's host name or IP (ignored when world_size is 1) */
-	int master_port;	 /* rank 0's rendezvous port, 1 .. 65535 */
+	int master_port;	 /* rank 0's rendezvous port, 1 .. 65535; at world size 1
+				    (nccl) 0 means any free port */
 	const char *job_id;	 /* job and attempt, e.g. "ns/name/a3"; ranks from another
 				    attempt are refused. NULL means "" */
 	double timeout_s;	 /* rendezvous and connection setup deadline; <= 0: default */
 	double op_timeout_s;	 /* deadline of each collective; <= 0: default */
+	void *stream;		 /* nccl: the cudaStream_t the operations are queued on;
+				    NULL is the legacy default stream. Kept until destroy */
 };
 
 /* Opaque communicator. */
@@ -59,9 +72,9 @@ struct llm_coll;
 /* Joins the job described by cfg and returns the communicator in *out, or
  * NULL and an error: LLM_EINVAL (bad config, or refused by rank 0 with the
  * reason), LLM_ETIMEDOUT (rank 0 unreachable, or on rank 0 the ranks that
- * never arrived), LLM_EIO, LLM_ENOMEM, LLM_EUNSUPPORTED (unknown backend).
- * World size 1 opens no socket. Blocks up to cfg->timeout_s. Free the result
- * with llm_coll_destroy(). */
+ * never arrived), LLM_EIO, LLM_ENOMEM, LLM_EUNSUPPORTED (unknown backend, or
+ * "nccl" in a program without NCCL). World size 1 opens no socket with "cpu".
+ * Blocks up to cfg->timeout_s. Free the result with llm_coll_destroy(). */
 llm_err llm_coll_new(const struct llm_coll_config *cfg, struct llm_coll **out);
 
 /* Fills cfg from the environment the operator sets on every worker:

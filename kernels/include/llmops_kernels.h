@@ -451,6 +451,10 @@ llm_err cuda_device_init(int device, char *desc, size_t desclen);
  * program's log. Never fails. */
 enum llm_backend llm_backend_select(int device, char *why, size_t whylen);
 
+/* The backend the last llm_backend_select() call in this process picked;
+ * LLM_BACKEND_CPU before any call. The collectives' "auto" backend asks it. */
+enum llm_backend llm_backend_current(void);
+
 /* Destroys the process-wide cuBLAS handle if one was created (the next
  * cuBLAS-based launcher creates a new one). Call it with no kernel calls in
  * flight on other threads, and before cudaDeviceReset(); calling it when no

@@ -216,25 +216,41 @@ static inline bool quick(void)
 	return q && strcmp(q, "1") == 0;
 }
 
-/* Device peaks for the timing lines, from cudaDeviceGetAttribute (CUDA 13
- * dropped cudaDeviceProp.memoryClockRate, memoryBusWidth and clockRate):
- * DRAM GB/s = 2 (double data rate) * memory clock * bus width / 8, and fp32
- * TFLOP/s = SMs * 128 fp32 lanes (sm_90) * 2 * SM clock. Both are nominal
- * peaks from the reported clocks, good for a fraction-of-peak figure. */
+/* Nominal device peaks from cudaDeviceGetAttribute (CUDA 13 dropped
+ * cudaDeviceProp.memoryClockRate, memoryBusWidth and clockRate): DRAM GB/s =
+ * 2 (double data rate) * memory clock * bus width / 8, and fp32 TFLOP/s =
+ * SMs * 128 fp32 lanes (sm_90) * 2 * SM clock. Both come from the reported
+ * clocks, good for a fraction-of-peak figure. bench/bench_cuda_kernels.cu
+ * uses them too. */
+struct device_peaks {
+	double dram_gbs, fp32_tflops;
+	int mem_khz, bus_bits, sm_khz, sms;
+};
+
+static inline struct device_peaks device_peaks_of(int dev)
+{
+	struct device_peaks p = {};
+
+	CUDA_CHECK(cudaDeviceGetAttribute(&p.mem_khz, cudaDevAttrMemoryClockRate, dev));
+	CUDA_CHECK(cudaDeviceGetAttribute(&p.bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
+	CUDA_CHECK(cudaDeviceGetAttribute(&p.sm_khz, cudaDevAttrClockRate, dev));
+	CUDA_CHECK(cudaDeviceGetAttribute(&p.sms, cudaDevAttrMultiProcessorCount, dev));
+	p.dram_gbs = 2.0 * p.mem_khz * 1e3 * (p.bus_bits / 8.0) / 1e9;
+	p.fp32_tflops = (double)p.sms * 128 * 2 * p.sm_khz * 1e3 / 1e12;
+	return p;
+}
+
+/* The peaks of the timing lines below, set by query_peaks(). */
 static double peak_gbs, peak_tflops;
 
 static inline void query_peaks(int dev)
 {
-	int mem_khz = 0, bus_bits = 0, sm_khz = 0, sms = 0;
+	struct device_peaks p = device_peaks_of(dev);
 
-	CUDA_CHECK(cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, dev));
-	CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
-	CUDA_CHECK(cudaDeviceGetAttribute(&sm_khz, cudaDevAttrClockRate, dev));
-	CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-	peak_gbs = 2.0 * mem_khz * 1e3 * (bus_bits / 8.0) / 1e9;
-	peak_tflops = (double)sms * 128 * 2 * sm_khz * 1e3 / 1e12;
+	peak_gbs = p.dram_gbs;
+	peak_tflops = p.fp32_tflops;
 	printf("peaks: %.0f GB/s DRAM (%d kHz x %d bits), %.1f fp32 TFLOP/s (%d SMs at %d kHz)\n",
-	       peak_gbs, mem_khz, bus_bits, peak_tflops, sms, sm_khz);
+	       peak_gbs, p.mem_khz, p.bus_bits, peak_tflops, p.sms, p.sm_khz);
 }
 
 /* One timing line: mean ms over TIMING_REPS calls of launch, the achieved

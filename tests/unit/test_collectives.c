@@ -231,6 +231,44 @@ static void test_invalid_arguments_are_refused(void **state)
 	llm_coll_destroy(c);
 }
 
+static void test_nccl_without_cuda_objects_is_refused_clearly(void **state)
+{
+	struct llm_coll_config cfg = {.backend = "nccl", .world_size = 1};
+	struct llm_coll *c;
+
+	(void)state;
+	assert_int_equal(llm_coll_new(&cfg, &c), LLM_EUNSUPPORTED);
+	assert_null(c);
+	assert_non_null(strstr(llm_last_error(), "\"nccl\" is not in this program"));
+	assert_non_null(strstr(llm_last_error(), "without the CUDA objects"));
+}
+
+/* Without the CUDA objects "auto" is "cpu": host buffers work, as on 2 ranks. */
+static llm_err work_sum_small(struct worker *w, struct llm_coll *c)
+{
+	w->buf[0] = 1.0f + (float)llm_coll_rank(c);
+	w->buf[1] = 2.0f;
+	return llm_coll_all_reduce_sum(c, w->buf, w->n);
+}
+
+static void test_auto_without_cuda_is_cpu(void **state)
+{
+	float bufs[2][2];
+	struct worker w[MAX_RANKS];
+
+	(void)state;
+	job_init(w, 2, work_sum_small, NULL);
+	for (int r = 0; r < 2; r++) {
+		w[r].cfg.backend = "auto";
+		w[r].buf = bufs[r];
+		w[r].n = 2;
+	}
+	job_run(w, 2);
+	expect_ok(w, 2);
+	for (int r = 0; r < 2; r++)
+		assert_true(bufs[r][0] == 3.0f && bufs[r][1] == 4.0f);
+}
+
 static void test_config_from_env(void **state)
 {
 	struct llm_coll_config cfg;
@@ -241,7 +279,9 @@ static void test_config_from_env(void **state)
 	setenv("LLMOPS_MASTER_ADDR", "ftj-w0.ftj-workers.default.svc", 1);
 	setenv("LLMOPS_MASTER_PORT", "29500", 1);
 	setenv("LLMOPS_JOB_ID", "default/ftj/a3", 1);
+	setenv("LLMOPS_COLL_BACKEND", "auto", 1);
 	assert_int_equal(llm_coll_config_from_env(&cfg), LLM_OK);
+	assert_string_equal(cfg.backend, "auto");
 	assert_int_equal(cfg.rank, 2);
 	assert_int_equal(cfg.world_size, 4);
 	assert_int_equal(cfg.master_port, 29500);
@@ -259,6 +299,7 @@ static void test_config_from_env(void **state)
 	unsetenv("LLMOPS_MASTER_ADDR");
 	unsetenv("LLMOPS_MASTER_PORT");
 	unsetenv("LLMOPS_JOB_ID");
+	unsetenv("LLMOPS_COLL_BACKEND");
 }
 
 /* ---- all-reduce ---- */
@@ -763,6 +804,8 @@ int main(void)
 		cmocka_unit_test(test_shard_layout_contiguous_last_shorter),
 		cmocka_unit_test(test_world_one_needs_no_socket),
 		cmocka_unit_test(test_invalid_arguments_are_refused),
+		cmocka_unit_test(test_nccl_without_cuda_objects_is_refused_clearly),
+		cmocka_unit_test(test_auto_without_cuda_is_cpu),
 		cmocka_unit_test(test_config_from_env),
 		cmocka_unit_test(test_all_reduce_exact_world_2),
 		cmocka_unit_test(test_all_reduce_exact_world_3),

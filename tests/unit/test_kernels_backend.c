@@ -17,9 +17,11 @@ static void test_backend_without_cuda_picks_cpu_and_says_why(void **state)
 	char why[256];
 
 	(void)state;
+	assert_int_equal(llm_backend_current(), LLM_BACKEND_CPU);
 	assert_int_equal(llm_backend_select(0, why, sizeof(why)), LLM_BACKEND_CPU);
 	assert_non_null(strstr(why, "backend: cpu"));
 	assert_non_null(strstr(why, "built without CUDA"));
+	assert_int_equal(llm_backend_current(), LLM_BACKEND_CPU);
 }
 
 static void test_backend_stub_device_init_is_unsupported(void **state)
