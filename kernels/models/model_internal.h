@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llm_ops.h"
 #include "llmops_model.h"
 
 /* Linear layers of one block. GPT-2 uses the first four, Llama the rest. */
@@ -108,6 +109,8 @@ struct lora {
 };
 
 struct llm_model {
+	const struct llm_ops *ops; /* the backend every buffer below lives on */
+	struct llm_stage *stage;   /* host copies of backend memory (not the CPU's) */
 	struct llm_model_config cfg;
 	int max_B, max_T;
 	bool inference; /* LLM_MODEL_INFERENCE: no backward buffers */
