@@ -402,6 +402,8 @@ static void init_tensor(const llm_model *m, const struct mtensor *t, float *p, u
 	}
 	if (m->cfg.arch == LLM_ARCH_GPT2 && is_residual_proj(t))
 		std /= sqrtf(2.0f * (float)m->cfg.n_layer);
+	/* counter-based draws: the same values on any number of threads */
+#pragma omp parallel for schedule(static) if (t->n > 65536)
 	for (size_t j = 0; j < t->n; j++)
 		p[j] = std * gaussian(seed, t->off + j);
 }
