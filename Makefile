@@ -51,6 +51,10 @@ CUDA_LIBS = -L$(CUDA_ROOT)/lib -L$(CUDA_ROOT)/lib64 -L$(NCCL_ROOT)/lib \
 CUDA_SRC := $(wildcard kernels/cuda/*.cu)
 CUDA_OBJ := $(CUDA_SRC:%.cu=build/cuda-obj/%.o)
 CUDA_TESTS := $(patsubst tests/cuda/%.cu,build/tests/cuda/%,$(wildcard tests/cuda/test_*.cu))
+CUDA_BENCH := $(patsubst bench/%.cu,build/bench/%,$(wildcard bench/*.cu))
+# a .cu program ($<) with the CUDA objects and the library
+CUDA_LINK = $(NVCC) $(NVCCFLAGS) -cudart none $< $(CUDA_OBJ) -o $@ -Xlinker --start-group \
+	build/libllmops.a $(CUDA_LIBS) $(patsubst -fopenmp,-lgomp,$(LDLIBS)) -Xlinker --end-group
 # compute-sanitizer from the nvidia-cuda-sanitizer-api wheel, else the toolkit's
 SANITIZER = $(firstword $(wildcard $(CUDA_WHEELS)/cu13/bin/compute-sanitizer \
 	/usr/local/cuda/bin/compute-sanitizer))
@@ -112,8 +116,14 @@ build/cuda-obj/%.o: %.cu
 
 $(CUDA_TESTS): build/tests/cuda/%: tests/cuda/%.cu tests/cuda/harness.h $(CUDA_OBJ) build/libllmops.a
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -cudart none $< $(CUDA_OBJ) -o $@ -Xlinker --start-group \
-		build/libllmops.a $(CUDA_LIBS) $(patsubst -fopenmp,-lgomp,$(LDLIBS)) -Xlinker --end-group
+	$(CUDA_LINK)
+
+$(CUDA_BENCH): build/bench/%: bench/%.cu $(CUDA_OBJ) build/libllmops.a
+	@mkdir -p $(@D)
+	$(CUDA_LINK)
+
+# The CUDA model tests share their checks with the CPU golden tests.
+build/tests/cuda/test_cuda_models: tests/unit/model_golden.h
 
 # --- checks and tests ----------------------------------------------------------
 
@@ -143,7 +153,8 @@ test-lua: ## Argo CD health checks (Lua) against their fixtures
 
 test-cuda-compile: ## compile and link every .cu (needs nvcc; does not run)
 	@if [ -z "$(NVCC)" ]; then echo "CUDA: skipped compile check (no nvcc)"; \
-	else $(MAKE) --no-print-directory $(CUDA_TESTS) && echo "CUDA: all .cu compiled and linked"; fi
+	else $(MAKE) --no-print-directory $(CUDA_TESTS) $(CUDA_BENCH) && \
+		echo "CUDA: all .cu compiled and linked"; fi
 
 test-integration: all $(INTEGRATION_TESTS) $(VALGRIND_TESTS) ## tests against a local control plane (started and stopped here)
 	@e2e/run.sh $(INTEGRATION_TESTS) -- $(VALGRIND_TESTS)
