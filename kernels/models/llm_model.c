@@ -390,7 +390,8 @@ static bool is_residual_proj(const struct mtensor *t)
 	return strstr(t->name, "c_proj.weight") != NULL;
 }
 
-/* Fills p with the initial values of tensor t. */
+/* Fills p with the initial values of tensor t; the draws are counter-based,
+ * so the values are the same on any number of threads. */
 static void init_tensor(const llm_model *m, const struct mtensor *t, float *p, uint64_t seed)
 {
 	float std = 0.02f, fill = strstr(t->name, "bias") ? 0.0f : 1.0f;
@@ -402,7 +403,6 @@ static void init_tensor(const llm_model *m, const struct mtensor *t, float *p, u
 	}
 	if (m->cfg.arch == LLM_ARCH_GPT2 && is_residual_proj(t))
 		std /= sqrtf(2.0f * (float)m->cfg.n_layer);
-	/* counter-based draws: the same values on any number of threads */
 #pragma omp parallel for schedule(static) if (t->n > 65536)
 	for (size_t j = 0; j < t->n; j++)
 		p[j] = std * gaussian(seed, t->off + j);
