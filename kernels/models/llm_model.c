@@ -2,13 +2,14 @@
  * kernels or the CUDA launchers): the parameter and activation plans,
  * forward, backward, AdamW, LoRA and KV-cached decoding.
  *
- * Every buffer lives in the backend's memory; host code touches it only
- * through the llm_ops_host_* helpers (which alias it on the CPU) and the
- * backend's copies. llm.c's shape: one arena per memory category carved by a plan, a forward
+ * llm.c's shape: one arena per memory category carved by a plan, a forward
  * that keeps every activation backward needs, and a backward that walks the
- * layers in reverse accumulating into one residual-stream gradient. Design
- * limit: fp32 and one thread of control; B*T times any layer width must fit
- * in an int (the kernels' sizes). */
+ * layers in reverse accumulating into one residual-stream gradient. Every
+ * buffer lives in the backend's memory; host code touches it only through
+ * the llm_ops_host_* helpers (which alias it on the CPU) and the backend's
+ * copies, and each public call ends with the backend's sync. Design limit:
+ * fp32 and one thread of control; B*T times any layer width must fit in an
+ * int (the kernels' sizes). */
 #include "model_internal.h"
 
 #include <limits.h>
