@@ -25,7 +25,8 @@
  * Greedy tokens stay exact: the golden prompts have no near-ties at the top.
  *
  * Needs an NVIDIA GPU (sm_90) and runs from the repository root (the golden
- * files are read by relative path). */
+ * files are read by relative path). LLMOPS_CUDA_QUICK=1 (the sanitizer
+ * runs of make test-cuda) leaves out the training and KV-cache checks. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -102,16 +103,20 @@ static void lora_training(const char *arch)
 	check_lora_training(arch, tmpdir);
 }
 
+/* Quick mode (under compute-sanitizer) keeps one forward, one backward
+ * and one generation per model, which reach every kernel the models use
+ * but AdamW and LoRA (their kernels are sanitised by test_cuda_kernels). */
 static void run_arch(const char *arch, bool trains)
 {
 	run_check("logits and loss match transformers", check_logits_and_loss, arch);
 	run_check("gradients match torch", check_gradients, arch);
-	if (trains) {
+	if (trains && !quick()) {
 		run_check("10 AdamW step losses match torch", check_full_training, arch);
 		run_check("10 LoRA step losses and adapter match peft", lora_training, arch);
 	}
 	run_check("greedy tokens match", check_greedy, arch);
-	run_check("KV-cached logits match recomputed", check_kv_cache, arch);
+	if (!quick())
+		run_check("KV-cached logits match recomputed", check_kv_cache, arch);
 }
 
 int main(void)
