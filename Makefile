@@ -121,6 +121,9 @@ $(CUDA_TESTS): build/tests/cuda/%: tests/cuda/%.cu tests/cuda/harness.h $(CUDA_O
 	@mkdir -p $(@D)
 	$(CUDA_LINK)
 
+# The CUDA model tests share their checks with the CPU golden tests.
+build/tests/cuda/test_cuda_models: tests/unit/model_golden.h
+
 # --- checks and tests ----------------------------------------------------------
 
 STYLE_SRC = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cu' 2>/dev/null)

@@ -61,6 +61,17 @@ void llm_model_config_default(struct llm_model_config *c, enum llm_arch arch);
  * LLM_EINVAL. 0 plans for training. */
 #define LLM_MODEL_INFERENCE 1u
 
+/* LLM_MODEL_CUDA: keep every buffer on the CUDA device current on the
+ * calling thread (pick and initialise it first, e.g. with
+ * llm_backend_select()) and run the cuda_* kernels there. The API is the
+ * same; pointers the model returns from llm_model_logits() are host copies
+ * made on each call, those in llm_model_train_state() are device pointers.
+ * LLM_EUNSUPPORTED when the program is built without CUDA; CUDA failures
+ * come back as LLM_EINTERNAL from the call during which they surface.
+ * Without it the model runs on the CPU. docs/internals/models.md
+ * ("Backends") lists what runs where. */
+#define LLM_MODEL_CUDA 2u
+
 /* A model from c with seeded random weights as transformers initialises them
  * (normal(0, 0.02) weights and embeddings, GPT-2's residual projections
  * scaled by 1/sqrt(2 L), zero biases, unit norm weights). max_B and max_T
@@ -114,7 +125,10 @@ llm_err llm_model_save(const llm_model *m, const char *dir);
 llm_err llm_model_forward(llm_model *m, const int *tokens, const int *labels, int B, int T,
 			  float *loss);
 
-/* The logits (B,T,V) of the last forward, prefill or decode step. */
+/* The logits (B,T,V) of the last forward, prefill or decode step, readable
+ * until the next call on m. On the CPU this is the model's own buffer; with
+ * LLM_MODEL_CUDA a host copy (NULL when it cannot be made: see
+ * llm_last_error()). */
 const float *llm_model_logits(const llm_model *m);
 
 /* Sets every trainable gradient to zero (allocating the gradient buffer on
@@ -173,8 +187,8 @@ struct llm_model_state {
 };
 
 /* Fills *out, allocating gradients and moments (zeros) when missing. The
- * pointers are borrowed from m and stay valid until adapters are added or
- * removed or m is destroyed. LLM_EINVAL for an inference model, LLM_ENOMEM. */
+ * pointers (device pointers with LLM_MODEL_CUDA) are borrowed from m and stay valid until adapters
+ * are added or removed or m is destroyed. LLM_EINVAL for an inference model, LLM_ENOMEM. */
 llm_err llm_model_train_state(llm_model *m, struct llm_model_state *out);
 
 /* The counters training depends on besides the arrays above: AdamW steps

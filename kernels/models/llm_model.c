@@ -1,15 +1,20 @@
-/* GPT-2 and Llama decoders over the CPU kernels: the parameter and
- * activation plans, forward, backward, AdamW, LoRA and KV-cached decoding.
+/* GPT-2 and Llama decoders over a kernel backend (llm_ops.h: the CPU
+ * kernels or the CUDA launchers): the parameter and activation plans,
+ * forward, backward, AdamW, LoRA and KV-cached decoding.
  *
  * llm.c's shape: one arena per memory category carved by a plan, a forward
  * that keeps every activation backward needs, and a backward that walks the
- * layers in reverse accumulating into one residual-stream gradient. Design
- * limit: fp32 and one thread of control; B*T times any layer width must fit
- * in an int (the kernels' sizes). */
+ * layers in reverse accumulating into one residual-stream gradient. Every
+ * buffer lives in the backend's memory; host code touches it only through
+ * the llm_ops_host_* helpers (which alias it on the CPU) and the backend's
+ * copies, and each public call ends with the backend's sync. Design limit:
+ * fp32 and one thread of control; B*T times any layer width must fit in an
+ * int (the kernels' sizes). */
 #include "model_internal.h"
 
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,23 +392,41 @@ static bool is_residual_proj(const struct mtensor *t)
 	return strstr(t->name, "c_proj.weight") != NULL;
 }
 
-static void init_random(llm_model *m, uint64_t seed)
+/* Fills p with the initial values of tensor t; the draws are counter-based,
+ * so the values are the same on any number of threads. */
+static void init_tensor(const llm_model *m, const struct mtensor *t, float *p, uint64_t seed)
+{
+	float std = 0.02f, fill = strstr(t->name, "bias") ? 0.0f : 1.0f;
+
+	if (is_norm_or_bias(t)) {
+		for (size_t j = 0; j < t->n; j++)
+			p[j] = fill;
+		return;
+	}
+	if (m->cfg.arch == LLM_ARCH_GPT2 && is_residual_proj(t))
+		std /= sqrtf(2.0f * (float)m->cfg.n_layer);
+#pragma omp parallel for schedule(static) if (t->n > 65536)
+	for (size_t j = 0; j < t->n; j++)
+		p[j] = std * gaussian(seed, t->off + j);
+}
+
+/* Every parameter drawn on the host, one tensor at a time. */
+static llm_err init_random(llm_model *m, uint64_t seed)
 {
 	for (int i = 0; i < m->n_tensors; i++) {
 		const struct mtensor *t = &m->tensors[i];
-		float *p = m->params + t->off;
-		float std = 0.02f, fill = strstr(t->name, "bias") ? 0.0f : 1.0f;
+		float *dst = m->params + t->off;
+		void *p;
+		llm_err err = llm_ops_host_buffer(m->ops, m->stage, dst, t->n * sizeof(float), &p);
 
-		if (is_norm_or_bias(t)) {
-			for (size_t j = 0; j < t->n; j++)
-				p[j] = fill;
-			continue;
-		}
-		if (m->cfg.arch == LLM_ARCH_GPT2 && is_residual_proj(t))
-			std /= sqrtf(2.0f * (float)m->cfg.n_layer);
-		for (size_t j = 0; j < t->n; j++)
-			p[j] = std * gaussian(seed, t->off + j);
+		if (err)
+			return err;
+		init_tensor(m, t, p, seed);
+		err = llm_ops_host_commit(m->ops, dst, p, t->n * sizeof(float));
+		if (err)
+			return err;
 	}
+	return LLM_OK;
 }
 
 /* ---- lifecycle ---- */
@@ -450,13 +473,13 @@ static llm_err alloc_plans(llm_model *m, const char *src)
 		goto out_nomem;
 	m->n_tensors = 0;
 	plan_params(m, NULL, true, &m->w);
-	m->params = calloc(m->n_params, sizeof(float));
+	m->params = m->ops->alloc(m->n_params * sizeof(float));
 	if (!m->params)
 		goto out_nomem;
 	plan_params(m, m->params, false, &m->w);
 	nact = plan_acts(m, NULL);
 	m->n_act = nact;
-	m->act_mem = calloc(nact, sizeof(float));
+	m->act_mem = m->ops->alloc(nact * sizeof(float));
 	if (!m->act_mem)
 		goto out_nomem;
 	plan_acts(m, m->act_mem);
@@ -473,11 +496,25 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 	llm_err err;
 
 	*out = NULL;
-	if (flags & ~(unsigned)LLM_MODEL_INFERENCE)
+	if (flags & ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA))
 		return llm_fail(LLM_EINVAL, "%s: unknown model flags 0x%x", src, flags);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return llm_fail(LLM_ENOMEM, "model: out of memory");
+	m->ops = &llm_ops_cpu;
+	m->stage = calloc(1, sizeof(*m->stage));
+	if (!m->stage) {
+		err = llm_fail(LLM_ENOMEM, "model: out of memory");
+		goto out_free;
+	}
+	if (flags & LLM_MODEL_CUDA) {
+		m->ops = llm_ops_cuda();
+		if (!m->ops) {
+			m->ops = &llm_ops_cpu;
+			err = llm_model_fail_on(LLM_EUNSUPPORTED, "%s", src);
+			goto out_free;
+		}
+	}
 	m->cfg = *c;
 	m->inference = flags & LLM_MODEL_INFERENCE;
 	err = check_config(&m->cfg, src);
@@ -491,6 +528,8 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 	m->KV = m->cfg.n_kv_head * m->cfg.head_dim;
 	m->F = m->cfg.d_ff;
 	err = alloc_plans(m, src);
+	if (!err)
+		err = m->ops->sync();
 	if (err)
 		goto out_free;
 	*out = m;
@@ -508,16 +547,22 @@ llm_err llm_model_new(const struct llm_model_config *c, int max_B, int max_T, un
 
 	if (err)
 		return err;
-	init_random(*out, seed);
-	return LLM_OK;
+	err = init_random(*out, seed);
+	if (!err)
+		err = (*out)->ops->sync();
+	if (err) {
+		llm_model_destroy(*out);
+		*out = NULL;
+	}
+	return err;
 }
 
-static void lora_free(struct lora *lo)
+static void lora_free(const struct llm_ops *ops, struct lora *lo)
 {
 	if (!lo)
 		return;
 	free(lo->tensors);
-	free(lo->mem);
+	ops->free(lo->mem);
 	free(lo->site);
 	free(lo);
 }
@@ -526,14 +571,18 @@ void llm_model_destroy(llm_model *m)
 {
 	if (!m)
 		return;
-	lora_free(m->lora);
+	lora_free(m->ops, m->lora);
 	if (m->hf_config)
 		json_decref(m->hf_config);
-	free(m->act_mem);
-	free(m->adam_m);
-	free(m->adam_v);
-	free(m->grads);
-	free(m->params);
+	m->ops->free(m->act_mem);
+	m->ops->free(m->adam_m);
+	m->ops->free(m->adam_v);
+	m->ops->free(m->grads);
+	m->ops->free(m->params);
+	if (m->stage) {
+		llm_stage_free(m->stage);
+		free(m->stage);
+	}
 	free(m->tensors);
 	free(m->a.layer);
 	free(m->g.layer);
@@ -561,6 +610,18 @@ size_t llm_model_memory_bytes(const llm_model *m)
 	return n * sizeof(float);
 }
 
+llm_err llm_model_fail_on(llm_err code, const char *fmt, ...)
+{
+	char context[512], detail[512];
+	va_list ap;
+
+	snprintf(detail, sizeof(detail), "%s", llm_last_error());
+	va_start(ap, fmt);
+	vsnprintf(context, sizeof(context), fmt, ap);
+	va_end(ap);
+	return llm_fail(code, "%s: %s", context, detail);
+}
+
 /* Training calls need the backward buffers an inference model lacks. */
 static llm_err check_trainable(const llm_model *m, const char *what)
 {
@@ -574,7 +635,12 @@ static llm_err check_trainable(const llm_model *m, const char *what)
 
 const float *llm_model_logits(const llm_model *m)
 {
-	return m->a.logits;
+	size_t n = (size_t)m->B * m->T * m->cfg.vocab_size;
+	const void *p;
+
+	if (llm_ops_host_view(m->ops, m->stage, m->a.logits, n * sizeof(float), &p))
+		return NULL;
+	return p;
 }
 
 /* ---- tensors by name ---- */
@@ -613,6 +679,8 @@ llm_err llm_model_get_tensor(const llm_model *m, const char *name, int grad, flo
 {
 	const struct mtensor *t = llm_model_find(m, name);
 	const float *base = grad ? m->grads : m->params;
+	const void *host;
+	llm_err err;
 
 	if (!t)
 		return llm_fail(LLM_ENOTFOUND, "model: no tensor %s", name);
@@ -620,7 +688,10 @@ llm_err llm_model_get_tensor(const llm_model *m, const char *name, int grad, flo
 		return llm_fail(LLM_ENOTFOUND, "model: no gradients allocated for %s", name);
 	if (n != t->n)
 		return llm_fail(LLM_EINVAL, "model: %s has %zu elements, not %zu", name, t->n, n);
-	llm_model_to_hf(t, base + t->off, out);
+	err = llm_ops_host_view(m->ops, m->stage, base + t->off, n * sizeof(float), &host);
+	if (err)
+		return err;
+	llm_model_to_hf(t, host, out);
 	return LLM_OK;
 }
 
@@ -673,15 +744,15 @@ static void linear_forward(llm_model *m, int l, int s, float *out, const float *
 	int in, o;
 
 	site_dims(m, s, &in, &o);
-	cpu_matmul_forward(out, inp, p->w, p->b, B, T, in, o);
+	m->ops->matmul_forward(out, inp, p->w, p->b, B, T, in, o);
 	if (ls) {
 		float drop = train ? m->lora->cfg.dropout : 0.0f;
 
 		ls->seed = llm_hash64(m->lora->cfg.seed, (m->n_forward * (uint64_t)m->cfg.n_layer +
 							  (uint64_t)l) * SITE_COUNT_ +
 								 (uint64_t)s);
-		cpu_lora_forward(out, ls->hidden, inp, ls->a, ls->b, m->a.lora_scratch, B, T, in, o,
-				 m->lora->cfg.r, m->lora->scaling, drop, ls->seed);
+		m->ops->lora_forward(out, ls->hidden, inp, ls->a, ls->b, m->a.lora_scratch, B, T,
+				     in, o, m->lora->cfg.r, m->lora->scaling, drop, ls->seed);
 	}
 }
 
@@ -694,21 +765,22 @@ static void linear_backward(llm_model *m, int l, int s, float *dinp, const float
 	int in, o;
 
 	site_dims(m, s, &in, &o);
-	cpu_matmul_backward(dinp, g ? g->w : NULL, g ? g->b : NULL, dout, inp, p->w, B, T, in, o);
+	m->ops->matmul_backward(dinp, g ? g->w : NULL, g ? g->b : NULL, dout, inp, p->w, B, T, in,
+				o);
 	if (ls)
-		cpu_lora_backward(dinp, ls->da, ls->db, dout, inp, ls->hidden, ls->a, ls->b,
-				  m->a.lora_scratch, B, T, in, o, m->lora->cfg.r, m->lora->scaling,
-				  m->lora->cfg.dropout, ls->seed);
+		m->ops->lora_backward(dinp, ls->da, ls->db, dout, inp, ls->hidden, ls->a, ls->b,
+				      m->a.lora_scratch, B, T, in, o, m->lora->cfg.r,
+				      m->lora->scaling, m->lora->cfg.dropout, ls->seed);
 }
 
 static void norm_forward(const llm_model *m, float *out, float *mean, float *rstd, const float *inp,
 			 const float *w, const float *b, int N)
 {
 	if (m->cfg.arch == LLM_ARCH_GPT2)
-		cpu_layernorm_forward(out, mean, rstd, inp, w, b, N, m->cfg.d_model,
-				      m->cfg.norm_eps);
+		m->ops->layernorm_forward(out, mean, rstd, inp, w, b, N, m->cfg.d_model,
+					  m->cfg.norm_eps);
 	else
-		cpu_rmsnorm_forward(out, rstd, inp, w, N, m->cfg.d_model, m->cfg.norm_eps);
+		m->ops->rmsnorm_forward(out, rstd, inp, w, N, m->cfg.d_model, m->cfg.norm_eps);
 }
 
 static void norm_backward(const llm_model *m, float *dinp, float *dw, float *db, const float *dout,
@@ -716,17 +788,33 @@ static void norm_backward(const llm_model *m, float *dinp, float *dw, float *db,
 			  int N)
 {
 	if (m->cfg.arch == LLM_ARCH_GPT2)
-		cpu_layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, m->cfg.d_model);
+		m->ops->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N,
+					   m->cfg.d_model);
 	else
-		cpu_rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, m->cfg.d_model);
+		m->ops->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, m->cfg.d_model);
 }
 
 /* Copies rows of width w from src (B,T,w) into dst (B,Tcap,w) at pos0. */
-static void scatter_rows(float *dst, const float *src, int B, int T, int Tcap, int pos0, int w)
+static void scatter_rows(const llm_model *m, float *dst, const float *src, int B, int T, int Tcap,
+			 int pos0, int w)
 {
-	for (int b = 0; b < B; b++)
-		memcpy(dst + ((size_t)b * Tcap + pos0) * w, src + (size_t)b * T * w,
-		       (size_t)T * w * sizeof(float));
+	size_t row = (size_t)T * w * sizeof(float);
+
+	m->ops->copy2d(dst + (size_t)pos0 * w, (size_t)Tcap * w * sizeof(float), src, row, row,
+		       (size_t)B);
+}
+
+/* Copies columns [col, col + w) of src (N,W) into dst (N,w), or back with
+ * to_wide, into the same columns of dst (N,W). */
+static void copy_cols(const llm_model *m, float *dst, const float *src, int N, int W, int col,
+		      int w, bool to_wide)
+{
+	size_t wide = (size_t)W * sizeof(float), narrow = (size_t)w * sizeof(float);
+
+	if (to_wide)
+		m->ops->copy2d(dst + col, wide, src, narrow, narrow, (size_t)N);
+	else
+		m->ops->copy2d(dst, narrow, src + col, wide, narrow, (size_t)N);
 }
 
 /* q, new keys and values of block l from la->ln1, into la->q, a->knew, a->vnew. */
@@ -738,22 +826,18 @@ static void qkv_forward(llm_model *m, int l, int B, int T, int pos0, bool train)
 
 	if (m->cfg.arch == LLM_ARCH_GPT2) {
 		linear_forward(m, l, SITE_C_ATTN, la->qkv, la->ln1, B, T, train);
-		for (int i = 0; i < BT; i++) {
-			const float *row = la->qkv + (size_t)i * W;
-
-			memcpy(la->q + (size_t)i * Q, row, Q * sizeof(float));
-			memcpy(a->knew + (size_t)i * KV, row + Q, KV * sizeof(float));
-			memcpy(a->vnew + (size_t)i * KV, row + Q + KV, KV * sizeof(float));
-		}
+		copy_cols(m, la->q, la->qkv, BT, W, 0, Q, false);
+		copy_cols(m, a->knew, la->qkv, BT, W, Q, KV, false);
+		copy_cols(m, a->vnew, la->qkv, BT, W, Q + KV, KV, false);
 		return;
 	}
 	linear_forward(m, l, SITE_Q, la->q, la->ln1, B, T, train);
 	linear_forward(m, l, SITE_K, a->knew, la->ln1, B, T, train);
 	linear_forward(m, l, SITE_V, a->vnew, la->ln1, B, T, train);
-	cpu_rope_forward(la->q, la->q, B, T, m->cfg.n_head, m->cfg.head_dim, pos0,
-			 m->cfg.rope_theta);
-	cpu_rope_forward(a->knew, a->knew, B, T, m->cfg.n_kv_head, m->cfg.head_dim, pos0,
-			 m->cfg.rope_theta);
+	m->ops->rope_forward(la->q, la->q, B, T, m->cfg.n_head, m->cfg.head_dim, pos0,
+			     m->cfg.rope_theta);
+	m->ops->rope_forward(a->knew, a->knew, B, T, m->cfg.n_kv_head, m->cfg.head_dim, pos0,
+			     m->cfg.rope_theta);
 }
 
 /* The blocks and the head over tokens (B,T) at positions [pos0, pos0+T),
@@ -766,36 +850,36 @@ static void forward_all(llm_model *m, const int *tokens, int B, int T, int pos0,
 	int BT = B * T, C = c->d_model, o = m->cfg.arch == LLM_ARCH_GPT2;
 	const float *res = a->encoded;
 
-	cpu_embedding_forward(a->encoded, tokens, m->w.wte, m->w.wpe, B, T, C, pos0);
+	m->ops->embedding_forward(a->encoded, tokens, m->w.wte, m->w.wpe, B, T, C, pos0);
 	for (int l = 0; l < c->n_layer; l++) {
 		struct layer_acts *la = &a->layer[l];
 		const struct layer_w *lw = &m->w.layer[l];
 
 		norm_forward(m, la->ln1, la->ln1_mean, la->ln1_rstd, res, lw->ln1_w, lw->ln1_b, BT);
 		qkv_forward(m, l, B, T, pos0, train);
-		scatter_rows(la->kc, a->knew, B, T, Tcap, pos0, m->KV);
-		scatter_rows(la->vc, a->vnew, B, T, Tcap, pos0, m->KV);
-		cpu_attention_forward(la->att, la->lse, la->q, la->kc, la->vc, NULL, 1, B, T,
-				      pos0 + T, Tcap, c->n_head, c->n_kv_head, c->head_dim);
+		scatter_rows(m, la->kc, a->knew, B, T, Tcap, pos0, m->KV);
+		scatter_rows(m, la->vc, a->vnew, B, T, Tcap, pos0, m->KV);
+		m->ops->attention_forward(la->att, la->lse, la->q, la->kc, la->vc, NULL, 1, B, T,
+					  pos0 + T, Tcap, c->n_head, c->n_kv_head, c->head_dim);
 		linear_forward(m, l, o ? SITE_ATTN_C_PROJ : SITE_O, a->proj, la->att, B, T, train);
-		cpu_residual_forward(la->res2, res, a->proj, BT * C);
+		m->ops->residual_forward(la->res2, res, a->proj, BT * C);
 		norm_forward(m, la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, lw->ln2_w, lw->ln2_b,
 			     BT);
 		if (o) {
 			linear_forward(m, l, SITE_C_FC, la->fc1, la->ln2, B, T, train);
-			cpu_gelu_forward(la->fact, la->fc1, (long)BT * m->F, c->gelu);
+			m->ops->gelu_forward(la->fact, la->fc1, (long)BT * m->F, c->gelu);
 			linear_forward(m, l, SITE_MLP_C_PROJ, a->proj, la->fact, B, T, train);
 		} else {
 			linear_forward(m, l, SITE_GATE, la->fc1, la->ln2, B, T, train);
 			linear_forward(m, l, SITE_UP, la->fc2, la->ln2, B, T, train);
-			cpu_swiglu_forward(la->fact, la->fc1, la->fc2, (long)BT * m->F);
+			m->ops->swiglu_forward(la->fact, la->fc1, la->fc2, (long)BT * m->F);
 			linear_forward(m, l, SITE_DOWN, a->proj, la->fact, B, T, train);
 		}
-		cpu_residual_forward(la->res3, la->res2, a->proj, BT * C);
+		m->ops->residual_forward(la->res3, la->res2, a->proj, BT * C);
 		res = la->res3;
 	}
 	norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, res, m->w.lnf_w, m->w.lnf_b, BT);
-	cpu_matmul_forward(a->logits, a->lnf, m->w.lm_head, NULL, B, T, C, c->vocab_size);
+	m->ops->matmul_forward(a->logits, a->lnf, m->w.lm_head, NULL, B, T, C, c->vocab_size);
 }
 
 static llm_err check_tokens(const llm_model *m, const int *tokens, int n, const char *what)
@@ -818,6 +902,14 @@ static llm_err check_sizes(const llm_model *m, int B, int T)
 /* Shifted targets: position t predicts labels[t+1]; the last one is ignored. */
 static llm_err set_targets(llm_model *m, const int *labels, int B, int T)
 {
+	size_t bytes = (size_t)B * T * sizeof(int);
+	void *buf;
+	int *tg;
+	llm_err err = llm_ops_host_buffer(m->ops, m->stage, m->a.targets, bytes, &buf);
+
+	if (err)
+		return err;
+	tg = buf;
 	for (int b = 0; b < B; b++) {
 		for (int t = 0; t < T; t++) {
 			int y = t + 1 < T ? labels[b * T + t + 1] : IGNORE_INDEX;
@@ -827,9 +919,38 @@ static llm_err set_targets(llm_model *m, const int *labels, int B, int T)
 						"model: labels[%d] = %d is outside [0, %d) and not "
 						"-100",
 						b * T + t + 1, y, m->cfg.vocab_size);
-			m->a.targets[b * T + t] = y;
+			tg[b * T + t] = y;
 		}
 	}
+	return llm_ops_host_commit(m->ops, m->a.targets, tg, bytes);
+}
+
+/* The checked tokens (n) where the backend's kernels can read them: the
+ * caller's array on the CPU, a copy in a->tokens otherwise. */
+static llm_err tokens_in(llm_model *m, const int *tokens, int n, const int **out)
+{
+	*out = tokens;
+	if (m->ops->host_memory)
+		return LLM_OK;
+	*out = m->a.tokens;
+	return m->ops->upload(m->a.tokens, tokens, (size_t)n * sizeof(int));
+}
+
+/* Mean of the losses (BT) over the count of the last forward, NaN for none. */
+static llm_err mean_loss(llm_model *m, int BT, float *loss)
+{
+	double sum = 0.0;
+	const void *p;
+	const float *losses;
+	llm_err err =
+		llm_ops_host_view(m->ops, m->stage, m->a.losses, (size_t)BT * sizeof(float), &p);
+
+	if (err)
+		return err;
+	losses = p;
+	for (int i = 0; i < BT; i++)
+		sum += losses[i];
+	*loss = m->count ? (float)(sum / m->count) : NAN;
 	return LLM_OK;
 }
 
@@ -846,25 +967,25 @@ llm_err llm_model_forward(llm_model *m, const int *tokens, const int *labels, in
 	if (err)
 		return err;
 	m->state = ST_NONE;
+	/* kept for the embedding's backward */
+	err = m->ops->upload(m->a.tokens, tokens, (size_t)BT * sizeof(int));
+	if (err)
+		return err;
 	m->n_forward++;
-	memcpy(m->a.tokens, tokens, (size_t)BT * sizeof(int));
-	forward_all(m, tokens, B, T, 0, T, true);
-	m->state = ST_TRAIN;
+	forward_all(m, m->a.tokens, B, T, 0, T, true);
 	m->B = B;
 	m->T = T;
 	m->have_labels = labels != NULL;
-	if (!labels)
-		return LLM_OK;
-	m->count = cpu_crossentropy_forward_backward(NULL, m->a.losses, m->a.logits, m->a.targets,
-						     BT, m->cfg.vocab_size, IGNORE_INDEX, 0.0f);
-	if (loss) {
-		double sum = 0.0;
-
-		for (int i = 0; i < BT; i++)
-			sum += m->a.losses[i];
-		*loss = m->count ? (float)(sum / m->count) : NAN;
-	}
-	return LLM_OK;
+	if (labels)
+		m->count = m->ops->crossentropy_forward_backward(
+			NULL, m->a.losses, m->a.logits, m->a.targets, BT, m->cfg.vocab_size,
+			IGNORE_INDEX, 0.0f);
+	err = m->ops->sync();
+	if (!err && labels && loss)
+		err = mean_loss(m, BT, loss);
+	if (!err)
+		m->state = ST_TRAIN;
+	return err;
 }
 
 /* ---- backward ---- */
@@ -879,30 +1000,27 @@ static void attn_backward(llm_model *m, int l, const float *res_in, int B, int T
 	int BT = B * T, Q = m->Q, KV = m->KV, W = Q + 2 * KV;
 	bool gpt2 = c->arch == LLM_ARCH_GPT2;
 
-	memset(a->datt, 0, (size_t)BT * Q * sizeof(float));
+	m->ops->zero(a->datt, (size_t)BT * Q * sizeof(float));
 	linear_backward(m, l, gpt2 ? SITE_ATTN_C_PROJ : SITE_O, a->datt, a->dres, la->att, B, T);
-	memset(a->dq, 0, (size_t)BT * Q * sizeof(float));
-	memset(a->dk, 0, (size_t)BT * KV * sizeof(float));
-	memset(a->dv, 0, (size_t)BT * KV * sizeof(float));
-	cpu_attention_backward(a->dq, a->dk, a->dv, a->datt, la->q, la->kc, la->vc, la->att,
-			       la->lse, 1, B, T, c->n_head, c->n_kv_head, c->head_dim);
-	memset(a->dx, 0, (size_t)BT * c->d_model * sizeof(float));
+	m->ops->zero(a->dq, (size_t)BT * Q * sizeof(float));
+	m->ops->zero(a->dk, (size_t)BT * KV * sizeof(float));
+	m->ops->zero(a->dv, (size_t)BT * KV * sizeof(float));
+	m->ops->attention_backward(a->dq, a->dk, a->dv, a->datt, la->q, la->kc, la->vc, la->att,
+				   la->lse, 1, B, T, c->n_head, c->n_kv_head, c->head_dim);
+	m->ops->zero(a->dx, (size_t)BT * c->d_model * sizeof(float));
 	if (gpt2) {
-		for (int i = 0; i < BT; i++) {
-			float *row = a->dqkv + (size_t)i * W;
-
-			memcpy(row, a->dq + (size_t)i * Q, Q * sizeof(float));
-			memcpy(row + Q, a->dk + (size_t)i * KV, KV * sizeof(float));
-			memcpy(row + Q + KV, a->dv + (size_t)i * KV, KV * sizeof(float));
-		}
+		copy_cols(m, a->dqkv, a->dq, BT, W, 0, Q, true);
+		copy_cols(m, a->dqkv, a->dk, BT, W, Q, KV, true);
+		copy_cols(m, a->dqkv, a->dv, BT, W, Q + KV, KV, true);
 		linear_backward(m, l, SITE_C_ATTN, a->dx, a->dqkv, la->ln1, B, T);
 	} else {
 		/* undo RoPE: datt and knew are free now */
-		memset(a->datt, 0, (size_t)BT * Q * sizeof(float));
-		memset(a->knew, 0, (size_t)BT * KV * sizeof(float));
-		cpu_rope_backward(a->datt, a->dq, B, T, c->n_head, c->head_dim, 0, c->rope_theta);
-		cpu_rope_backward(a->knew, a->dk, B, T, c->n_kv_head, c->head_dim, 0,
-				  c->rope_theta);
+		m->ops->zero(a->datt, (size_t)BT * Q * sizeof(float));
+		m->ops->zero(a->knew, (size_t)BT * KV * sizeof(float));
+		m->ops->rope_backward(a->datt, a->dq, B, T, c->n_head, c->head_dim, 0,
+				      c->rope_theta);
+		m->ops->rope_backward(a->knew, a->dk, B, T, c->n_kv_head, c->head_dim, 0,
+				      c->rope_theta);
 		linear_backward(m, l, SITE_Q, a->dx, a->datt, la->ln1, B, T);
 		linear_backward(m, l, SITE_K, a->dx, a->knew, la->ln1, B, T);
 		linear_backward(m, l, SITE_V, a->dx, a->dv, la->ln1, B, T);
@@ -920,17 +1038,17 @@ static void mlp_backward(llm_model *m, int l, int B, int T)
 	int BT = B * T;
 	size_t nf = (size_t)BT * m->F;
 
-	memset(a->dfact, 0, nf * sizeof(float));
-	memset(a->df1, 0, nf * sizeof(float));
-	memset(a->dx, 0, (size_t)BT * m->cfg.d_model * sizeof(float));
+	m->ops->zero(a->dfact, nf * sizeof(float));
+	m->ops->zero(a->df1, nf * sizeof(float));
+	m->ops->zero(a->dx, (size_t)BT * m->cfg.d_model * sizeof(float));
 	if (m->cfg.arch == LLM_ARCH_GPT2) {
 		linear_backward(m, l, SITE_MLP_C_PROJ, a->dfact, a->dres, la->fact, B, T);
-		cpu_gelu_backward(a->df1, la->fc1, a->dfact, (long)nf, m->cfg.gelu);
+		m->ops->gelu_backward(a->df1, la->fc1, a->dfact, (long)nf, m->cfg.gelu);
 		linear_backward(m, l, SITE_C_FC, a->dx, a->df1, la->ln2, B, T);
 	} else {
-		memset(a->df2, 0, nf * sizeof(float));
+		m->ops->zero(a->df2, nf * sizeof(float));
 		linear_backward(m, l, SITE_DOWN, a->dfact, a->dres, la->fact, B, T);
-		cpu_swiglu_backward(a->df1, a->df2, a->dfact, la->fc1, la->fc2, (long)nf);
+		m->ops->swiglu_backward(a->df1, a->df2, a->dfact, la->fc1, la->fc2, (long)nf);
 		linear_backward(m, l, SITE_GATE, a->dx, a->df1, la->ln2, B, T);
 		linear_backward(m, l, SITE_UP, a->dx, a->df2, la->ln2, B, T);
 	}
@@ -953,13 +1071,13 @@ llm_err llm_model_backward(llm_model *m)
 	if (!m->grads && !m->lora)
 		return llm_fail(LLM_EINVAL, "model: call llm_model_zero_grad() before backward");
 	m->have_labels = false; /* the logits become their gradient */
-	cpu_crossentropy_forward_backward(a->logits, a->losses, a->logits, a->targets, BT,
-					  c->vocab_size, IGNORE_INDEX,
-					  m->count ? 1.0f / (float)m->count : 0.0f);
-	memset(a->dx, 0, (size_t)BT * C * sizeof(float));
-	cpu_matmul_backward(a->dx, full ? m->g.lm_head : NULL, NULL, a->logits, a->lnf,
-			    m->w.lm_head, B, T, C, c->vocab_size);
-	memset(a->dres, 0, (size_t)BT * C * sizeof(float));
+	m->ops->crossentropy_forward_backward(a->logits, a->losses, a->logits, a->targets, BT,
+					      c->vocab_size, IGNORE_INDEX,
+					      m->count ? 1.0f / (float)m->count : 0.0f);
+	m->ops->zero(a->dx, (size_t)BT * C * sizeof(float));
+	m->ops->matmul_backward(a->dx, full ? m->g.lm_head : NULL, NULL, a->logits, a->lnf,
+				m->w.lm_head, B, T, C, c->vocab_size);
+	m->ops->zero(a->dres, (size_t)BT * C * sizeof(float));
 	last = a->layer[L - 1].res3;
 	norm_backward(m, a->dres, full ? m->g.lnf_w : NULL, full ? m->g.lnf_b : NULL, a->dx, last,
 		      m->w.lnf_w, a->lnf_mean, a->lnf_rstd, BT);
@@ -970,8 +1088,8 @@ llm_err llm_model_backward(llm_model *m)
 		attn_backward(m, l, res_in, B, T);
 	}
 	if (full)
-		cpu_embedding_backward(m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C, 0);
-	return LLM_OK;
+		m->ops->embedding_backward(m->g.wte, m->g.wpe, a->dres, a->tokens, B, T, C, 0);
+	return m->ops->sync();
 }
 
 /* ---- optimizer ---- */
@@ -981,20 +1099,20 @@ llm_err llm_model_zero_grad(llm_model *m)
 	if (check_trainable(m, "zero_grad"))
 		return LLM_EINVAL;
 	if (m->lora) {
-		memset(m->lora->mem + m->lora->n, 0, m->lora->n * sizeof(float));
-		return LLM_OK;
+		m->ops->zero(m->lora->mem + m->lora->n, m->lora->n * sizeof(float));
+		return m->ops->sync();
 	}
 	if (!m->grads) {
-		m->grads = calloc(m->n_params, sizeof(float));
+		m->grads = m->ops->alloc(m->n_params * sizeof(float));
 		if (!m->grads)
-			return llm_fail(LLM_ENOMEM,
-					"model: out of memory for gradients (%zu floats)",
-					m->n_params);
+			return llm_model_fail_on(LLM_ENOMEM,
+						 "model: out of memory for gradients (%zu floats)",
+						 m->n_params);
 		plan_params(m, m->grads, false, &m->g);
 		return LLM_OK;
 	}
-	memset(m->grads, 0, m->n_params * sizeof(float));
-	return LLM_OK;
+	m->ops->zero(m->grads, m->n_params * sizeof(float));
+	return m->ops->sync();
 }
 
 static llm_err check_adamw(const struct llm_adamw *o)
@@ -1012,15 +1130,15 @@ static llm_err check_adamw(const struct llm_adamw *o)
 
 /* AdamW over the tensors of a table whose params, grads and moments share
  * offsets in four arenas. */
-static void adamw_tensors(const struct mtensor *ts, int n, float *p, const float *g, float *mm,
-			  float *vv, const struct llm_adamw *o, int t)
+static void adamw_tensors(const struct llm_ops *ops, const struct mtensor *ts, int n, float *p,
+			  const float *g, float *mm, float *vv, const struct llm_adamw *o, int t)
 {
 	for (int i = 0; i < n; i++) {
 		const struct mtensor *x = &ts[i];
 		float wd = o->no_decay_1d && x->cols == 0 ? 0.0f : o->weight_decay;
 
-		cpu_adamw_update(p + x->off, g + x->off, mm + x->off, vv + x->off, x->n, o->lr,
-				 o->beta1, o->beta2, o->eps, wd, t);
+		ops->adamw_update(p + x->off, g + x->off, mm + x->off, vv + x->off, x->n, o->lr,
+				  o->beta1, o->beta2, o->eps, wd, t);
 	}
 }
 
@@ -1028,13 +1146,12 @@ static llm_err alloc_moments(llm_model *m)
 {
 	if (m->adam_m)
 		return LLM_OK;
-	m->adam_m = calloc(m->n_params, sizeof(float));
-	m->adam_v = calloc(m->n_params, sizeof(float));
+	m->adam_m = m->ops->alloc(m->n_params * sizeof(float));
+	m->adam_v = m->adam_m ? m->ops->alloc(m->n_params * sizeof(float)) : NULL;
 	if (!m->adam_m || !m->adam_v) {
-		free(m->adam_m);
-		free(m->adam_v);
-		m->adam_m = m->adam_v = NULL;
-		return llm_fail(LLM_ENOMEM, "model: out of memory for AdamW state");
+		m->ops->free(m->adam_m);
+		m->adam_m = NULL;
+		return llm_model_fail_on(LLM_ENOMEM, "model: out of memory for AdamW state");
 	}
 	return LLM_OK;
 }
@@ -1052,24 +1169,24 @@ llm_err llm_model_step(llm_model *m, const struct llm_adamw *opt, float *grad_no
 		struct lora *lo = m->lora;
 		float *g = lo->mem + lo->n;
 
-		norm = cpu_clip_grad_norm(g, lo->n, opt->max_grad_norm);
+		norm = m->ops->clip_grad_norm(g, lo->n, opt->max_grad_norm);
 		lo->t++;
-		adamw_tensors(lo->tensors, lo->n_tensors, lo->mem, g, g + lo->n, g + 2 * lo->n, opt,
-			      lo->t);
+		adamw_tensors(m->ops, lo->tensors, lo->n_tensors, lo->mem, g, g + lo->n,
+			      g + 2 * lo->n, opt, lo->t);
 	} else {
 		if (!m->grads)
 			return llm_fail(LLM_EINVAL, "model: step before any gradient");
 		err = alloc_moments(m);
 		if (err)
 			return err;
-		norm = cpu_clip_grad_norm(m->grads, m->n_params, opt->max_grad_norm);
+		norm = m->ops->clip_grad_norm(m->grads, m->n_params, opt->max_grad_norm);
 		m->t++;
-		adamw_tensors(m->tensors, m->n_tensors, m->params, m->grads, m->adam_m, m->adam_v,
-			      opt, m->t);
+		adamw_tensors(m->ops, m->tensors, m->n_tensors, m->params, m->grads, m->adam_m,
+			      m->adam_v, opt, m->t);
 	}
 	if (grad_norm)
 		*grad_norm = norm;
-	return LLM_OK;
+	return m->ops->sync();
 }
 
 /* ---- training state ---- */
@@ -1210,6 +1327,31 @@ static void lora_bind(llm_model *m, struct lora *lo)
 	m->a.lora_scratch = hidden;
 }
 
+/* A Kaiming-uniform(a=sqrt(5)), B zeros: the parameter block drawn on the
+ * host and stored at once. */
+static llm_err lora_init(llm_model *m, struct lora *lo)
+{
+	size_t bytes = lo->n * sizeof(float);
+	void *buf;
+	float *p;
+	llm_err err = llm_ops_host_buffer(m->ops, m->stage, lo->mem, bytes, &buf);
+
+	if (err)
+		return err;
+	p = buf;
+	for (int i = 0; i < lo->n_tensors; i++) {
+		const struct mtensor *t = &lo->tensors[i];
+		float bound = 1.0f / sqrtf((float)t->cols);
+		bool is_a = i % 2 == 0;
+
+		for (size_t j = 0; j < t->n; j++)
+			p[t->off + j] =
+				is_a ? bound * (2.0f * llm_uniform(lo->cfg.seed, t->off + j) - 1.0f)
+				     : 0.0f;
+	}
+	return llm_ops_host_commit(m->ops, lo->mem, p, bytes);
+}
+
 llm_err llm_model_lora_add(llm_model *m, const struct llm_lora_config *c)
 {
 	size_t BT = (size_t)m->max_B * m->max_T, maxin, total;
@@ -1231,7 +1373,7 @@ llm_err llm_model_lora_add(llm_model *m, const struct llm_lora_config *c)
 		goto out_nomem;
 	lo->n = lora_plan(m, lo);
 	if (!lo->n_sites) {
-		lora_free(lo);
+		lora_free(m->ops, lo);
 		return llm_fail(LLM_EINVAL, "lora: no module of the model matches target %s%s",
 				c->targets[0], c->n_targets > 1 ? " or the others" : "");
 	}
@@ -1239,30 +1381,29 @@ llm_err llm_model_lora_add(llm_model *m, const struct llm_lora_config *c)
 	maxin = maxin > (size_t)m->cfg.d_model ? maxin : (size_t)m->cfg.d_model;
 	total = 4 * lo->n + BT * c->r * lo->n_sites + BT * (maxin + c->r);
 	lo->total = total;
-	lo->mem = calloc(total, sizeof(float));
+	lo->mem = m->ops->alloc(total * sizeof(float));
 	if (!lo->mem)
 		goto out_nomem;
 	lora_bind(m, lo);
-	for (int i = 0; i < lo->n_tensors; i += 2) { /* A: Kaiming-uniform(a=sqrt(5)); B: 0 */
-		const struct mtensor *t = &lo->tensors[i];
-		float bound = 1.0f / sqrtf((float)t->cols);
-
-		for (size_t j = 0; j < t->n; j++)
-			lo->mem[t->off + j] =
-				bound * (2.0f * llm_uniform(c->seed, t->off + j) - 1.0f);
+	err = lora_init(m, lo);
+	if (!err)
+		err = m->ops->sync();
+	if (err) {
+		lora_free(m->ops, lo);
+		return err;
 	}
 	m->lora = lo;
 	m->state = ST_NONE;
 	return LLM_OK;
 
 out_nomem:
-	lora_free(lo);
+	lora_free(m->ops, lo);
 	return llm_fail(LLM_ENOMEM, "lora: out of memory for adapters");
 }
 
 void llm_model_lora_drop(llm_model *m)
 {
-	lora_free(m->lora);
+	lora_free(m->ops, m->lora);
 	m->lora = NULL;
 	m->a.lora_scratch = NULL;
 	m->state = ST_NONE;
@@ -1277,11 +1418,17 @@ llm_err llm_model_lora_get(const llm_model *m, const char *name, float *out, siz
 
 		if (strcmp(t->name, name))
 			continue;
+		const void *host;
+		llm_err err;
+
 		if (n != t->n)
 			return llm_fail(LLM_EINVAL, "lora: %s has %zu elements, not %zu", name,
 					t->n, n);
-		memcpy(out, m->lora->mem + t->off, n * sizeof(float));
-		return LLM_OK;
+		err = llm_ops_host_view(m->ops, m->stage, m->lora->mem + t->off, n * sizeof(float),
+					&host);
+		if (!err)
+			memcpy(out, host, n * sizeof(float));
+		return err;
 	}
 	return llm_fail(LLM_ENOTFOUND, "lora: no adapter tensor %s", name);
 }
@@ -1291,15 +1438,22 @@ llm_err llm_model_lora_get(const llm_model *m, const char *name, float *out, siz
 llm_err llm_model_prefill(llm_model *m, const int *tokens, int B, int T)
 {
 	llm_err err = check_sizes(m, B, T);
+	const int *dtok;
 
 	if (!err)
 		err = check_tokens(m, tokens, B * T, "tokens");
+	if (!err)
+		err = tokens_in(m, tokens, B * T, &dtok);
 	if (err)
 		return err;
-	forward_all(m, tokens, B, T, 0, m->max_T, false);
-	m->state = ST_DECODE;
+	m->state = ST_NONE;
+	forward_all(m, dtok, B, T, 0, m->max_T, false);
 	m->B = B;
 	m->T = T;
+	err = m->ops->sync();
+	if (err)
+		return err;
+	m->state = ST_DECODE;
 	m->pos = T;
 	return LLM_OK;
 }
@@ -1312,20 +1466,28 @@ llm_err llm_model_decode(llm_model *m, const int *tokens)
 		return llm_fail(LLM_EINVAL, "model: decode needs a prefill first");
 	if (m->pos >= m->max_T)
 		return llm_fail(LLM_ETOOLARGE, "model: the KV cache holds %d positions", m->max_T);
+	const int *dtok;
+
 	err = check_tokens(m, tokens, m->B, "tokens");
+	if (!err)
+		err = tokens_in(m, tokens, m->B, &dtok);
 	if (err)
 		return err;
-	forward_all(m, tokens, m->B, 1, m->pos, m->max_T, false);
+	forward_all(m, dtok, m->B, 1, m->pos, m->max_T, false);
 	m->T = 1;
 	m->pos++;
-	return LLM_OK;
+	err = m->ops->sync();
+	if (err)
+		m->state = ST_NONE;
+	return err;
 }
 
 llm_err llm_model_generate(llm_model *m, const int *prompt, int B, int T, int n_new,
 			   const struct llm_sampling *s, int *out)
 {
 	static const struct llm_sampling greedy = {0};
-	int V = m->cfg.vocab_size, *next = m->a.targets;
+	size_t row = (size_t)m->cfg.vocab_size * sizeof(float);
+	int V = m->cfg.vocab_size;
 	llm_err err;
 
 	if (n_new < 1 || (long)T + n_new - 1 > m->max_T)
@@ -1333,14 +1495,24 @@ llm_err llm_model_generate(llm_model *m, const int *prompt, int B, int T, int n_
 				n_new, m->max_T);
 	err = llm_model_prefill(m, prompt, B, T);
 	for (int i = 0; !err && i < n_new; i++) {
-		for (int b = 0; b < B; b++)
-			memcpy(m->a.last + (size_t)b * V,
-			       m->a.logits + ((size_t)b * m->T + m->T - 1) * V, V * sizeof(float));
-		cpu_sample_forward(next, m->a.last, s ? s : &greedy, m->a.sample_scratch, B, V,
-				   (uint64_t)i);
+		const void *host;
+		const int *next;
+
+		/* the last position of each row, then one draw per row */
+		m->ops->copy2d(m->a.last, row, m->a.logits + (size_t)(m->T - 1) * V,
+			       (size_t)m->T * row, row, (size_t)B);
+		m->ops->sample_forward(m->a.targets, m->a.last, s ? s : &greedy,
+				       m->a.sample_scratch, B, V, (uint64_t)i);
+		err = m->ops->sync();
+		if (!err)
+			err = llm_ops_host_view(m->ops, m->stage, m->a.targets,
+						(size_t)B * sizeof(int), &host);
+		if (err)
+			break;
+		next = host;
 		for (int b = 0; b < B; b++)
 			out[b * n_new + i] = next[b];
-		if (i + 1 < n_new)
+		if (i + 1 < n_new) /* decode reads next before anything reuses the stage */
 			err = llm_model_decode(m, next);
 	}
 	return err;

@@ -329,22 +329,30 @@ static llm_err load_weights(llm_model *m, const char *dir)
 	for (int i = 0; !err && i < m->n_tensors; i++) {
 		const struct mtensor *t = &m->tensors[i];
 		const struct llm_st_tensor *st = find_weight(set, t->name);
-		float *dst = m->params + t->off;
+		size_t bytes = t->n * sizeof(float);
+		void *dst;
 
 		if (!st) {
 			err = llm_fail(LLM_ENOTFOUND, "%s: missing tensor %s", file, t->name);
 			break;
 		}
 		err = check_shape(t, st, file);
-		if (!err && t->conv1d && !(tmp = malloc(t->n * sizeof(float))))
+		if (!err && t->conv1d && !(tmp = malloc(bytes)))
 			err = llm_fail(LLM_ENOMEM, "%s: out of memory", file);
-		if (err)
+		if (!err) /* the tensor's host image: the parameters themselves on the CPU */
+			err = llm_ops_host_buffer(m->ops, m->stage, m->params + t->off, bytes,
+						  &dst);
+		if (err) {
+			free(tmp);
 			break;
+		}
 		err = llm_st_read_f32(st, t->conv1d ? tmp : dst, t->n);
 		if (err)
-			llm_fail(err, "%s: tensor %s: %s", file, t->name, llm_last_error());
+			llm_model_fail_on(err, "%s: tensor %s", file, t->name);
 		else if (t->conv1d)
 			llm_model_from_hf(t, tmp, dst);
+		if (!err)
+			err = llm_ops_host_commit(m->ops, m->params + t->off, dst, bytes);
 		free(tmp);
 		tmp = NULL;
 	}
@@ -373,6 +381,8 @@ llm_err llm_model_load(const char *dir, int max_B, int max_T, unsigned flags, ll
 	}
 	(*out)->hf_config = root;
 	err = load_weights(*out, dir);
+	if (!err)
+		err = (*out)->ops->sync();
 	if (err) {
 		llm_model_destroy(*out);
 		*out = NULL;
@@ -478,6 +488,7 @@ out_free:
 llm_err llm_model_save(const llm_model *m, const char *dir)
 {
 	char path[4096];
+	const void *host;
 	llm_err err = make_dir(dir);
 
 	if (!err)
@@ -485,7 +496,9 @@ llm_err llm_model_save(const llm_model *m, const char *dir)
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "%s/%s", dir, LLM_ST_SINGLE_FILENAME);
-	err = save_tensors(m->tensors, m->n_tensors, m->params, m->n_params, path);
+	err = llm_ops_host_view(m->ops, m->stage, m->params, m->n_params * sizeof(float), &host);
+	if (!err)
+		err = save_tensors(m->tensors, m->n_tensors, host, m->n_params, path);
 	if (err)
 		return err;
 	/* an older sharded checkpoint's index would shadow the new file */
@@ -532,6 +545,7 @@ static json_t *adapter_config_json(const llm_model *m)
 llm_err llm_model_lora_save(const llm_model *m, const char *dir)
 {
 	char path[4096];
+	const void *host;
 	json_t *doc;
 	llm_err err;
 
@@ -549,7 +563,10 @@ llm_err llm_model_lora_save(const llm_model *m, const char *dir)
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
-	return save_tensors(m->lora->tensors, m->lora->n_tensors, m->lora->mem, m->lora->n, path);
+	err = llm_ops_host_view(m->ops, m->stage, m->lora->mem, m->lora->n * sizeof(float), &host);
+	if (err)
+		return err;
+	return save_tensors(m->lora->tensors, m->lora->n_tensors, host, m->lora->n, path);
 }
 
 /* Reads the settings of adapter_config.json that this module honours and
@@ -595,6 +612,21 @@ static llm_err parse_adapter_config(const json_t *root, const char *file, struct
 	return LLM_OK;
 }
 
+/* Reads one adapter tensor through its host image into the adapters. */
+static llm_err read_adapter_tensor(llm_model *m, const struct mtensor *t,
+				   const struct llm_st_tensor *st, const char *file)
+{
+	float *dst = m->lora->mem + t->off;
+	void *host;
+	llm_err err = llm_ops_host_buffer(m->ops, m->stage, dst, t->n * sizeof(float), &host);
+
+	if (!err && (err = llm_st_read_f32(st, host, t->n)))
+		llm_model_fail_on(err, "%s: tensor %s", file, t->name);
+	if (!err)
+		err = llm_ops_host_commit(m->ops, dst, host, t->n * sizeof(float));
+	return err;
+}
+
 static llm_err load_adapter_tensors(llm_model *m, const char *file)
 {
 	const struct lora *lo = m->lora;
@@ -612,8 +644,8 @@ static llm_err load_adapter_tensors(llm_model *m, const char *file)
 		else if (st->ndim != 2 || st->shape[0] != t->rows || st->shape[1] != t->cols)
 			err = llm_fail(LLM_EINVAL, "%s: tensor %s is not [%d, %d]", file, t->name,
 				       t->rows, t->cols);
-		else if ((err = llm_st_read_f32(st, lo->mem + t->off, t->n)))
-			llm_fail(err, "%s: tensor %s: %s", file, t->name, llm_last_error());
+		else
+			err = read_adapter_tensor(m, t, st, file);
 	}
 	if (!err && llm_st_count(f) != (size_t)lo->n_tensors)
 		err = llm_fail(LLM_EINVAL, "%s: %zu tensors, but the targets match %d modules",

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llm_ops.h"
 #include "llmops_model.h"
 
 /* Linear layers of one block. GPT-2 uses the first four, Llama the rest. */
@@ -108,6 +109,8 @@ struct lora {
 };
 
 struct llm_model {
+	const struct llm_ops *ops; /* the backend every buffer below lives on */
+	struct llm_stage *stage;   /* host copies of backend memory (not the CPU's) */
 	struct llm_model_config cfg;
 	int max_B, max_T;
 	bool inference; /* LLM_MODEL_INFERENCE: no backward buffers */
@@ -140,6 +143,11 @@ struct llm_model {
  * src names the origin in error details ("config" or a file path). */
 llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, unsigned flags,
 			 const char *src, llm_model **out);
+
+/* llm_fail(code, "<fmt ...>: <the detail recorded now>"): adds context to
+ * the failure a callee recorded (llm_fail() itself cannot take
+ * llm_last_error() as an argument: it writes the buffer it would read). */
+llm_err llm_model_fail_on(llm_err code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Removes the LoRA adapters (after a failed adapter load). */
 void llm_model_lora_drop(llm_model *m);

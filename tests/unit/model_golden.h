@@ -1,9 +1,18 @@
 /* Parity checks of kernels/models against torch/transformers/peft, shared by
- * test_model_gpt2.c and test_model_llama.c. The references are the files
- * tests/golden/models/make_reference.py wrote with the real libraries
- * (tests/golden/models/<arch>/); nothing here is a number we chose.
+ * test_model_gpt2.c and test_model_llama.c (CPU) and
+ * tests/cuda/test_cuda_models.cu (the same checks on the CUDA backend). The
+ * references are the files tests/golden/models/make_reference.py wrote with
+ * the real libraries (tests/golden/models/<arch>/); nothing here is a number
+ * we chose.
  *
- * Tolerances, all of the form |got - ref| <= atol + rtol * |ref|:
+ * Valid C and C++. The includer provides cmocka's assert_true,
+ * assert_int_equal and assert_non_null (cmocka itself, or the CUDA
+ * harness's stand-ins), and may set golden_flags (model creation flags),
+ * golden_prepare (a hook on every loaded model) and golden_tol (tolerances)
+ * before the first check.
+ *
+ * CPU tolerances (golden_tol_cpu), all of the form
+ * |got - ref| <= atol + rtol * |ref|:
  *   logits            atol 1e-5, rtol 1e-5 (KV-cached vs recomputed: same)
  *   loss              1e-5 absolute
  *   every gradient    atol 1e-6, rtol 1e-4
@@ -40,6 +49,21 @@
 #define LORA_ATOL   1e-4
 #define LORA_RTOL   1e-3
 
+struct golden_tol {
+	double logits_atol, logits_rtol; /* also KV-cached vs recomputed */
+	double loss;			 /* absolute */
+	double grad_atol, grad_rtol;
+	double step; /* absolute, each training loss */
+	double lora_atol, lora_rtol;
+};
+
+static const struct golden_tol golden_tol_cpu = {
+	LOGITS_ATOL, LOGITS_RTOL, LOSS_TOL, GRAD_ATOL, GRAD_RTOL, STEP_TOL, LORA_ATOL, LORA_RTOL,
+};
+static const struct golden_tol *golden_tol = &golden_tol_cpu;
+static unsigned golden_flags;		     /* added to every llm_model_load() here */
+static void (*golden_prepare)(llm_model *m); /* when set, called on every loaded model */
+
 struct golden {
 	char dir[256];
 	json_t *ref;
@@ -56,7 +80,7 @@ static int *json_ids(const json_t *rows, int *B, int *T)
 
 	*B = (int)json_array_size(rows);
 	*T = (int)json_array_size(json_array_get(rows, 0));
-	out = malloc((size_t)*B * *T * sizeof(int));
+	out = (int *)malloc((size_t)*B * *T * sizeof(int));
 	assert_non_null(out);
 	json_array_foreach(rows, b, row)
 	{
@@ -102,10 +126,12 @@ static llm_model *golden_model(const struct golden *g)
 	llm_err err;
 
 	snprintf(path, sizeof(path), "%s/model", g->dir);
-	err = llm_model_load(path, MAX_B, MAX_T, 0, &m);
+	err = llm_model_load(path, MAX_B, MAX_T, golden_flags, &m);
 	if (err)
 		fprintf(stderr, "load %s: %s\n", path, llm_last_error());
 	assert_int_equal(err, LLM_OK);
+	if (golden_prepare)
+		golden_prepare(m);
 	return m;
 }
 
@@ -129,7 +155,7 @@ static float *ref_tensor(const llm_st_file *st, const char *name, size_t *n)
 		fprintf(stderr, "reference has no %s\n", name);
 	assert_non_null(t);
 	*n = llm_st_numel(t);
-	out = malloc(*n * sizeof(float));
+	out = (float *)malloc(*n * sizeof(float));
 	assert_non_null(out);
 	assert_int_equal(llm_st_read_f32(t, out, *n), LLM_OK);
 	return out;
@@ -175,12 +201,13 @@ static void check_logits_and_loss(const char *arch)
 	ref = ref_tensor(g.st, "logits", &n);
 	assert_int_equal(n, (size_t)g.B * g.T * llm_model_get_config(m)->vocab_size);
 	assert_int_equal(llm_model_forward(m, g.ids, g.labels, g.B, g.T, &loss), LLM_OK);
-	err = expect_close("logits", llm_model_logits(m), ref, n, LOGITS_ATOL, LOGITS_RTOL, &worst);
+	err = expect_close("logits", llm_model_logits(m), ref, n, golden_tol->logits_atol,
+			   golden_tol->logits_rtol, &worst);
 	ref_loss = ref_num(g.ref, "loss", NULL);
 	printf("%s: logits max abs err %.3g, worst err/allowance %.3g; loss %.8f vs %.8f (err "
 	       "%.3g)\n",
 	       arch, err, worst, (double)loss, ref_loss, fabs(loss - ref_loss));
-	assert_true(fabs(loss - ref_loss) <= LOSS_TOL);
+	assert_true(fabs(loss - ref_loss) <= golden_tol->loss);
 	free(ref);
 	llm_model_destroy(m);
 	golden_close(&g);
@@ -210,10 +237,11 @@ static void check_gradients(const char *arch)
 		assert_int_equal(llm_model_tensor_info(m, i, &name, &ndim, shape), LLM_OK);
 		snprintf(key, sizeof(key), "grad.%s", name);
 		ref = ref_tensor(g.st, key, &n);
-		got = malloc(n * sizeof(float));
+		got = (float *)malloc(n * sizeof(float));
 		assert_non_null(got);
 		assert_int_equal(llm_model_get_tensor(m, name, 1, got, n), LLM_OK);
-		e = expect_close(key, got, ref, n, GRAD_ATOL, GRAD_RTOL, &worst);
+		e = expect_close(key, got, ref, n, golden_tol->grad_atol, golden_tol->grad_rtol,
+				 &worst);
 		max_err = e > max_err ? e : max_err;
 		free(ref);
 		free(got);
@@ -257,10 +285,10 @@ static void train_and_compare(const char *what, llm_model *m, const struct golde
 		assert_int_equal(llm_model_forward(m, g->ids, g->labels, g->B, g->T, &loss),
 				 LLM_OK);
 		d = fabs(loss - json_number_value(json_array_get(losses, i)));
-		if (d > STEP_TOL)
+		if (d > golden_tol->step)
 			fprintf(stderr, "%s step %zu: loss %.8f, reference %.8f\n", what, i,
 				(double)loss, json_number_value(json_array_get(losses, i)));
-		assert_true(d <= STEP_TOL);
+		assert_true(d <= golden_tol->step);
 		worst = d > worst ? d : worst;
 		assert_int_equal(llm_model_backward(m), LLM_OK);
 		assert_int_equal(llm_model_step(m, &opt, NULL), LLM_OK);
@@ -292,7 +320,7 @@ static double compare_adapter(const llm_model *m, const char *file, double atol,
 	for (size_t i = 0; i < llm_st_count(f); i++) {
 		const struct llm_st_tensor *t = llm_st_at(f, i);
 		size_t n;
-		float *ref = ref_tensor(f, t->name, &n), *got = malloc(n * sizeof(float));
+		float *ref = ref_tensor(f, t->name, &n), *got = (float *)malloc(n * sizeof(float));
 		double e;
 
 		assert_non_null(got);
@@ -320,7 +348,7 @@ static void check_lora_training(const char *arch, const char *tmpdir)
 	snprintf(what, sizeof(what), "%s LoRA", arch);
 	train_and_compare(what, m, &g, json_object_get(g.ref, "lora"));
 	snprintf(path, sizeof(path), "%s/lora_final/adapter_model.safetensors", g.dir);
-	err = compare_adapter(m, path, LORA_ATOL, LORA_RTOL);
+	err = compare_adapter(m, path, golden_tol->lora_atol, golden_tol->lora_rtol);
 	printf("%s: final adapter vs peft, max abs err %.3g\n", arch, err);
 
 	/* saved adapter equals what was trained, and reads back into a model */
@@ -384,17 +412,17 @@ static void check_kv_cache(const char *arch)
 			i < n_prompt ? json_array_get(json_object_get(gr, "prompt"), (size_t)i)
 				     : json_array_get(json_object_get(gr, "tokens"),
 						      (size_t)(i - n_prompt)));
-	full = malloc((size_t)n * V * sizeof(float));
+	full = (float *)malloc((size_t)n * V * sizeof(float));
 	assert_non_null(full);
 	assert_int_equal(llm_model_forward(m, seq, NULL, 1, n, NULL), LLM_OK);
 	memcpy(full, llm_model_logits(m), (size_t)n * V * sizeof(float));
 	assert_int_equal(llm_model_prefill(m, seq, 1, n_prompt), LLM_OK);
 	err = expect_close("prefill logits", llm_model_logits(m), full, (size_t)n_prompt * V,
-			   LOGITS_ATOL, LOGITS_RTOL, NULL);
+			   golden_tol->logits_atol, golden_tol->logits_rtol, NULL);
 	for (int i = n_prompt; i < n; i++) {
 		assert_int_equal(llm_model_decode(m, &seq[i]), LLM_OK);
 		e = expect_close("decode logits", llm_model_logits(m), full + (size_t)i * V,
-				 (size_t)V, LOGITS_ATOL, LOGITS_RTOL, NULL);
+				 (size_t)V, golden_tol->logits_atol, golden_tol->logits_rtol, NULL);
 		err = e > err ? e : err;
 	}
 	printf("%s: KV-cached vs recomputed logits over %d positions, max abs err %.3g\n", arch, n,
@@ -402,134 +430,6 @@ static void check_kv_cache(const char *arch)
 	free(full);
 	llm_model_destroy(m);
 	golden_close(&g);
-}
-
-/* save -> load gives the same tensors and bit-identical logits. */
-static void check_save_roundtrip(const char *arch, const char *tmpdir)
-{
-	struct golden g;
-	llm_model *m, *again;
-	char path[320];
-	size_t n;
-	float *before;
-
-	golden_open(&g, arch);
-	m = golden_model(&g);
-	n = (size_t)g.B * g.T * llm_model_get_config(m)->vocab_size;
-	before = malloc(n * sizeof(float));
-	assert_non_null(before);
-	assert_int_equal(llm_model_forward(m, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
-	memcpy(before, llm_model_logits(m), n * sizeof(float));
-	snprintf(path, sizeof(path), "%s/%s-saved", tmpdir, arch);
-	assert_int_equal(llm_model_save(m, path), LLM_OK);
-	assert_int_equal(llm_model_load(path, MAX_B, MAX_T, 0, &again), LLM_OK);
-	assert_int_equal(llm_model_num_params(again), llm_model_num_params(m));
-	assert_memory_equal(llm_model_get_config(again), llm_model_get_config(m),
-			    sizeof(struct llm_model_config));
-	assert_int_equal(llm_model_forward(again, g.ids, NULL, g.B, g.T, NULL), LLM_OK);
-	assert_memory_equal(llm_model_logits(again), before, n * sizeof(float));
-	printf("%s: saved model reloads to identical logits\n", arch);
-	free(before);
-	llm_model_destroy(again);
-	llm_model_destroy(m);
-	golden_close(&g);
-}
-
-/* A model loaded for inference only computes the same logits and greedy
- * tokens with less memory, and refuses training calls. */
-static void check_inference_mode(const char *arch)
-{
-	struct golden g;
-	llm_model *train, *infer;
-	char path[320];
-	size_t n;
-	int out[2][32], prompt[4];
-	struct llm_adamw opt = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f};
-
-	golden_open(&g, arch);
-	train = golden_model(&g);
-	snprintf(path, sizeof(path), "%s/model", g.dir);
-	assert_int_equal(llm_model_load(path, MAX_B, MAX_T, LLM_MODEL_INFERENCE, &infer), LLM_OK);
-	n = (size_t)g.B * g.T * llm_model_get_config(train)->vocab_size;
-	assert_int_equal(llm_model_forward(train, g.ids, g.labels, g.B, g.T, NULL), LLM_OK);
-	assert_int_equal(llm_model_forward(infer, g.ids, g.labels, g.B, g.T, NULL), LLM_OK);
-	assert_memory_equal(llm_model_logits(infer), llm_model_logits(train), n * sizeof(float));
-	memcpy(prompt, g.ids, sizeof(prompt));
-	assert_int_equal(llm_model_generate(train, prompt, 1, 4, 20, NULL, out[0]), LLM_OK);
-	assert_int_equal(llm_model_generate(infer, prompt, 1, 4, 20, NULL, out[1]), LLM_OK);
-	assert_memory_equal(out[0], out[1], 20 * sizeof(int));
-	printf("%s: inference-only model %zu bytes, training model %zu bytes before gradients\n",
-	       arch, llm_model_memory_bytes(infer), llm_model_memory_bytes(train));
-	assert_true(llm_model_memory_bytes(infer) < llm_model_memory_bytes(train));
-	assert_int_equal(llm_model_zero_grad(infer), LLM_EINVAL);
-	assert_int_equal(llm_model_forward(infer, g.ids, g.labels, g.B, g.T, NULL), LLM_OK);
-	assert_int_equal(llm_model_backward(infer), LLM_EINVAL);
-	assert_int_equal(llm_model_step(infer, &opt, NULL), LLM_EINVAL);
-	llm_model_destroy(infer);
-	llm_model_destroy(train);
-	golden_close(&g);
-}
-
-/* ---- malformed inputs ---- */
-
-/* Makes dir/ with the golden config of arch edited (key set to value, or
- * removed when value is NULL; value is stolen) and a link to its weights. */
-static void variant_dir(const char *arch, const char *dir, const char *key, json_t *value)
-{
-	char src[320], dst[320], weights[PATH_MAX];
-	json_error_t jerr;
-	json_t *cfg;
-
-	snprintf(src, sizeof(src), GOLDEN_MODELS "%s/model/config.json", arch);
-	cfg = json_load_file(src, 0, &jerr);
-	assert_non_null(cfg);
-	if (value)
-		json_object_set_new(cfg, key, value);
-	else if (key)
-		json_object_del(cfg, key);
-	assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST);
-	snprintf(dst, sizeof(dst), "%s/config.json", dir);
-	assert_int_equal(json_dump_file(cfg, dst, JSON_INDENT(2)), 0);
-	json_decref(cfg);
-	snprintf(src, sizeof(src), GOLDEN_MODELS "%s/model/model.safetensors", arch);
-	assert_non_null(realpath(src, weights));
-	snprintf(dst, sizeof(dst), "%s/model.safetensors", dir);
-	unlink(dst);
-	assert_int_equal(symlink(weights, dst), 0);
-}
-
-/* Loading dir fails with code and a detail that names what and where. */
-static void expect_load_error(const char *dir, llm_err code, const char *what, const char *where)
-{
-	llm_model *m = (llm_model *)1;
-	llm_err err = llm_model_load(dir, MAX_B, MAX_T, 0, &m);
-	const char *detail = llm_last_error();
-
-	if (err != code || !strstr(detail, what) || !strstr(detail, where))
-		fprintf(stderr, "load %s: got %s \"%s\", want %s naming %s in %s\n", dir,
-			llm_errname(err), detail, llm_errname(code), what, where);
-	assert_int_equal(err, code);
-	assert_null(m);
-	assert_non_null(strstr(detail, what));
-	assert_non_null(strstr(detail, where));
-}
-
-/* One edited config: key = value (JSON text, or NULL to remove key). */
-static void expect_config_error(const char *arch, const char *tmpdir, const char *key,
-				const char *value, llm_err code, const char *what)
-{
-	static int serial;
-	char dir[320];
-	json_t *v = NULL;
-	json_error_t jerr;
-
-	if (value) {
-		v = json_loads(value, JSON_DECODE_ANY, &jerr);
-		assert_non_null(v);
-	}
-	snprintf(dir, sizeof(dir), "%s/bad%d", tmpdir, serial++);
-	variant_dir(arch, dir, key, v);
-	expect_load_error(dir, code, what, "config.json");
 }
 
 #endif

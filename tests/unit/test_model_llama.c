@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "model_golden.h"
+#include "model_files.h"
 #include "tmpdir.h"
 
 static void test_llama_logits_and_loss_match_transformers(void **state)

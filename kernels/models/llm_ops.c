@@ -1,0 +1,143 @@
+/* The CPU backend table of llm_ops.h, the weak stand-in for the CUDA one,
+ * and the host staging helpers every backend shares.
+ *
+ * The CPU entries are the cpu_* kernels themselves; memory is calloc'd host
+ * memory, so host views alias it and the staging buffer is never used.
+ * llm_ops_cuda() here is weak and answers "built without CUDA";
+ * kernels/cuda/model_ops.cu defines the real one, which replaces it when a
+ * program links the CUDA objects (as kernels/cpu/backend.c does for
+ * cuda_device_init()). */
+#include "llm_ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *cpu_alloc(size_t bytes)
+{
+	void *p = calloc(1, bytes ? bytes : 1);
+
+	if (!p)
+		llm_fail(LLM_ENOMEM, "cpu: out of memory for %zu bytes", bytes);
+	return p;
+}
+
+static void cpu_zero(void *p, size_t bytes)
+{
+	memset(p, 0, bytes);
+}
+
+static void cpu_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+		       size_t rows)
+{
+	for (size_t i = 0; i < rows; i++)
+		memcpy((char *)dst + i * dpitch, (const char *)src + i * spitch, width);
+}
+
+static llm_err cpu_copy(void *dst, const void *src, size_t bytes)
+{
+	if (dst != src)
+		memcpy(dst, src, bytes);
+	return LLM_OK;
+}
+
+static llm_err cpu_sync(void)
+{
+	return LLM_OK;
+}
+
+const struct llm_ops llm_ops_cpu = {
+	.name = "cpu",
+	.host_memory = true,
+	.alloc = cpu_alloc,
+	.free = free,
+	.zero = cpu_zero,
+	.copy2d = cpu_copy2d,
+	.upload = cpu_copy,
+	.download = cpu_copy,
+	.sync = cpu_sync,
+	.matmul_forward = cpu_matmul_forward,
+	.matmul_backward = cpu_matmul_backward,
+	.residual_forward = cpu_residual_forward,
+	.embedding_forward = cpu_embedding_forward,
+	.embedding_backward = cpu_embedding_backward,
+	.layernorm_forward = cpu_layernorm_forward,
+	.layernorm_backward = cpu_layernorm_backward,
+	.rmsnorm_forward = cpu_rmsnorm_forward,
+	.rmsnorm_backward = cpu_rmsnorm_backward,
+	.rope_forward = cpu_rope_forward,
+	.rope_backward = cpu_rope_backward,
+	.attention_forward = cpu_attention_forward,
+	.attention_backward = cpu_attention_backward,
+	.gelu_forward = cpu_gelu_forward,
+	.gelu_backward = cpu_gelu_backward,
+	.swiglu_forward = cpu_swiglu_forward,
+	.swiglu_backward = cpu_swiglu_backward,
+	.crossentropy_forward_backward = cpu_crossentropy_forward_backward,
+	.adamw_update = cpu_adamw_update,
+	.clip_grad_norm = cpu_clip_grad_norm,
+	.lora_forward = cpu_lora_forward,
+	.lora_backward = cpu_lora_backward,
+	.sample_forward = cpu_sample_forward,
+};
+
+__attribute__((weak)) const struct llm_ops *llm_ops_cuda(void)
+{
+	llm_fail(LLM_EUNSUPPORTED, "model: built without CUDA");
+	return NULL;
+}
+
+/* ---- host staging ---- */
+
+void llm_stage_free(struct llm_stage *st)
+{
+	free(st->p);
+	st->p = NULL;
+	st->cap = 0;
+}
+
+/* st's buffer with room for bytes, or NULL */
+static void *stage_reserve(struct llm_stage *st, size_t bytes)
+{
+	void *p;
+
+	if (bytes <= st->cap && st->p)
+		return st->p;
+	p = malloc(bytes ? bytes : 1);
+	if (!p) {
+		llm_fail(LLM_ENOMEM, "model: out of memory for a %zu-byte host copy", bytes);
+		return NULL;
+	}
+	free(st->p);
+	st->p = p;
+	st->cap = bytes;
+	return p;
+}
+
+llm_err llm_ops_host_view(const struct llm_ops *ops, struct llm_stage *st, const void *src,
+			  size_t bytes, const void **out)
+{
+	void *p;
+
+	*out = src;
+	if (ops->host_memory)
+		return LLM_OK;
+	p = stage_reserve(st, bytes);
+	*out = p;
+	if (!p)
+		return LLM_ENOMEM;
+	return ops->download(p, src, bytes);
+}
+
+llm_err llm_ops_host_buffer(const struct llm_ops *ops, struct llm_stage *st, void *dst,
+			    size_t bytes, void **out)
+{
+	*out = ops->host_memory ? dst : stage_reserve(st, bytes);
+	return *out ? LLM_OK : LLM_ENOMEM;
+}
+
+llm_err llm_ops_host_commit(const struct llm_ops *ops, void *dst, const void *host, size_t bytes)
+{
+	if (dst == host)
+		return LLM_OK;
+	return ops->upload(dst, host, bytes);
+}

@@ -1,0 +1,91 @@
+/* Model backends (kernels/models/llm_ops.h) on machines without a GPU.
+ *
+ * The golden model checks (tests/unit/model_golden.h) run with the models
+ * on a backend table that claims not to have host memory: the CPU kernels,
+ * but every host read and write of a model buffer staged through the copies
+ * a device backend uses (llm_ops_host_view/_buffer/_commit, token uploads).
+ * A host access that skips a commit or reads a stale stage shows up here as
+ * a parity failure. Tolerances: the CPU's. And a program built without
+ * CUDA refuses LLM_MODEL_CUDA instead of running elsewhere. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "model_golden.h"
+#include "tmpdir.h"
+
+#include "../../kernels/models/model_internal.h"
+
+static struct llm_ops staged;
+
+/* Moves a freshly loaded CPU model onto the staged table; its buffers were
+ * calloc'd, which the staged table frees the same way. */
+static void use_staged(llm_model *m)
+{
+	assert_true(m->ops == &llm_ops_cpu);
+	m->ops = &staged;
+}
+
+static int setup(void **state)
+{
+	staged = llm_ops_cpu;
+	staged.name = "cpu-staged";
+	staged.host_memory = false;
+	golden_prepare = use_staged;
+	return make_tmpdir(state);
+}
+
+static void test_gpt2_parity_through_host_staging(void **state)
+{
+	(void)state;
+	check_logits_and_loss("gpt2");
+	check_gradients("gpt2");
+	check_full_training("gpt2");
+	check_lora_training("gpt2", tmpdir);
+	check_greedy("gpt2");
+	check_kv_cache("gpt2");
+}
+
+static void test_llama_parity_through_host_staging(void **state)
+{
+	(void)state;
+	check_logits_and_loss("llama");
+	check_gradients("llama");
+	check_lora_training("llama", tmpdir);
+	check_greedy("llama_tied");
+	check_kv_cache("llama_tied");
+}
+
+/* This binary links no CUDA objects: the weak llm_ops_cuda() answers. */
+static void test_cuda_flag_without_cuda_is_unsupported(void **state)
+{
+	struct llm_model_config c;
+	llm_model *m = (llm_model *)1;
+
+	(void)state;
+	llm_model_config_default(&c, LLM_ARCH_GPT2);
+	c.vocab_size = 50;
+	c.max_pos = 8;
+	c.n_layer = 1;
+	c.n_head = 2;
+	c.d_model = 8;
+	assert_int_equal(llm_model_new(&c, 1, 8, LLM_MODEL_CUDA, 1, &m), LLM_EUNSUPPORTED);
+	assert_null(m);
+	assert_non_null(strstr(llm_last_error(), "built without CUDA"));
+	assert_int_equal(llm_model_new(&c, 1, 8, 0, 1, &m), LLM_OK);
+	llm_model_destroy(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cuda_flag_without_cuda_is_unsupported),
+		cmocka_unit_test(test_gpt2_parity_through_host_staging),
+		cmocka_unit_test(test_llama_parity_through_host_staging),
+	};
+
+	return cmocka_run_group_tests(tests, setup, remove_tmpdir);
+}
