@@ -178,11 +178,7 @@ golden: all ## regenerate the reference outputs under tests/golden/ with the ref
 # The tests run once in full (checks and timings), then in quick mode (small
 # cases, no timing) under compute-sanitizer's memcheck, racecheck and synccheck.
 test-cuda: $(CUDA_TESTS) ## run the CUDA tests, then under compute-sanitizer (needs an NVIDIA GPU)
-	@set -e; for t in $(CUDA_TESTS); do echo "== $$t"; $$t; done
-	@if [ -z "$(SANITIZER)" ]; then echo "CUDA: compute-sanitizer not found; sanitizer runs skipped"; \
-	else set -e; for tool in memcheck racecheck synccheck; do for t in $(CUDA_TESTS); do \
-		echo "== compute-sanitizer --tool $$tool $$t"; \
-		LLMOPS_CUDA_QUICK=1 $(SANITIZER) --tool $$tool --error-exitcode 1 $$t; done; done; fi
+	@SANITIZER=$(SANITIZER) scripts/run-cuda-tests.sh $(CUDA_TESTS)
 
 # --- fuzzing ------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ LLAMA = dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
 DECODE_BATCH = {"llama_decode_b1": 1, "llama_decode_b64": 64}
 MINILM = dict(batch=128, seq=128, sentences=1024)
 CASES = ["gpt2_train", "llama_decode_b1", "llama_decode_b64", "minilm_embed"]
+# what build/bench/bench_cuda_model runs: BERT has no CUDA path yet
+LLMOPS_CASES = ["gpt2_train", "llama_decode_b1", "llama_decode_b64"]
 
 
 def gpt2_params():

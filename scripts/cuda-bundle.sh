@@ -1,0 +1,63 @@
+#!/bin/sh
+# The CUDA checks on a GPU machine that cannot build this project (no Debian
+# packages, no network), from a copy of the repository:
+#
+#   scripts/cuda-bundle.sh pack   here: builds the CUDA test and benchmark
+#                                 binaries (make test-cuda-compile) and copies
+#                                 the shared libraries they need besides glibc,
+#                                 the C++ runtime and CUDA's own into
+#                                 build/cuda-bundle/lib
+#   scripts/cuda-bundle.sh run    there, in the repository root with
+#                                 build/tests/cuda, build/bench and
+#                                 build/cuda-bundle copied along: what
+#                                 `make test-cuda` and `make bench-cuda` run,
+#                                 with that machine's CUDA libraries (its
+#                                 toolkit, or the nvidia-* wheels beside its
+#                                 PyTorch) and its python3 for the PyTorch side
+set -e
+cd "$(dirname "$0")/.."
+bundle=build/cuda-bundle
+binaries() { ls build/tests/cuda/test_* build/bench/bench_cuda_*; }
+
+pack() {
+	make --no-print-directory test-cuda-compile
+	rm -rf "$bundle"
+	mkdir -p "$bundle/lib"
+	for b in $(binaries); do ldd "$b"; done | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' |
+		sort -u | while read -r name path; do
+		case "$name" in
+		libc.so.* | libm.so.* | libpthread.so.* | libdl.so.* | librt.so.* | ld-linux*) ;;
+		libstdc++.so.* | libgcc_s.so.* | libcu* | libnccl* | libnv*) ;;
+		*) cp -L "$path" "$bundle/lib/$name" ;;
+		esac
+	done
+	echo "cuda-bundle: $(binaries | wc -l) binaries, libraries: $(ls "$bundle/lib" | tr '\n' ' ')"
+	du -sh "$bundle" build/tests/cuda build/bench | sed 's/^/cuda-bundle: /'
+}
+
+# Every lib directory of the machine's CUDA: the toolkit's, and the nvidia-*
+# wheels' (nvidia/<package>/lib) in python3's site-packages.
+cuda_libs() {
+	for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+		[ -d "$d" ] && printf '%s:' "$d"
+	done
+	python3 -c 'import glob, site
+for s in site.getsitepackages():
+    for d in sorted(glob.glob(s + "/nvidia/*/lib")):
+        print(d, end=":")' 2>/dev/null || true
+}
+
+run() {
+	[ -d "$bundle/lib" ] || { echo "cuda-bundle: no $bundle (run 'scripts/cuda-bundle.sh pack' where the project builds)" >&2; exit 1; }
+	LD_LIBRARY_PATH="$PWD/$bundle/lib:$(cuda_libs)${LD_LIBRARY_PATH:-}"
+	export LD_LIBRARY_PATH
+	nvidia-smi -L || { echo "cuda-bundle: no NVIDIA GPU here (nvidia-smi -L failed)" >&2; exit 1; }
+	scripts/run-cuda-tests.sh build/tests/cuda/test_*
+	python3 bench/run_cuda.py
+}
+
+case "$1" in
+pack) pack ;;
+run) run ;;
+*) echo "usage: scripts/cuda-bundle.sh pack|run" >&2; exit 2 ;;
+esac
