@@ -260,7 +260,7 @@ stop: ## stop what `make run` started
 	@scripts/run.sh stop
 
 clean: ## remove build outputs (not the cache of installed tools)
-	rm -rf bin build/obj build/san build/plain build/bench build/cuda-obj build/tests build/*.a \
+	rm -rf bin build/obj build/san build/plain build/bench build/cuda-obj build/cuda-bundle build/tests build/*.a \
 		build/version.txt
 
 -include $(CORE_OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) build/obj/operator/main.d \
