@@ -32,6 +32,7 @@
 #include "llm_time.h"
 #include "llm_tokenizer.h"
 #include "llmops_collectives.h"
+#include "llmops_kernels.h"
 #include "llmops_model.h"
 #include "schedule.h"
 #include "status.h"
@@ -1088,6 +1089,13 @@ int finetune_run(const struct agent_job *job)
 		report_dataset(&r);
 	if (!rc && r.rank == 0) /* a resumed run keeps reporting the kept checkpoints */
 		rc = report_checkpoints(&r);
+	if (!rc && r.rank == 0) {
+		char why[512];
+
+		/* this binary trains with the CPU kernels; say so, and why */
+		llm_backend_select(0, why, sizeof(why));
+		llm_info("finetune", "%s", why);
+	}
 	if (!rc && r.rank == 0)
 		fprintf(stderr,
 			"finetune: %s, %lld steps (%lld per epoch), %d micro batches of %lld "
