@@ -190,12 +190,12 @@ fuzz-%: ## fuzz-<name>: the libFuzzer harnesses tests/fuzz/fuzz_<name>*.c, FUZZ_
 
 # --- benchmarks ---------------------------------------------------------------------
 
-build/bench/%: bench/%.c build/libllmops.a
+build/bench/%: bench/%.c bench/bench.h build/libllmops.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< build/libllmops.a $(LDLIBS) -o $@
 
 # bench/bench_cuda_*.cu, linked as the CUDA tests are
-$(BENCH_CUDA): build/bench/%: bench/%.cu tests/cuda/harness.h $(CUDA_OBJ) build/libllmops.a
+$(BENCH_CUDA): build/bench/%: bench/%.cu bench/bench.h tests/cuda/harness.h $(CUDA_OBJ) build/libllmops.a
 	@mkdir -p $(@D)
 	$(CUDA_LINK)
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "llmops_collectives.h"
+#include "bench.h"
 
 #define REPS	  5
 #define MAX_WORLD 16
@@ -25,14 +26,6 @@
 static int world = 2, port;
 static size_t nfloats = 16u << 20;
 static double secs[REPS];
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void die(const char *what)
 {
@@ -75,11 +68,11 @@ static void *rank_main(void *p)
 
 		for (size_t k = 0; k < nfloats; k++)
 			buf[k] = (float)((k + (size_t)r) % 100);
-		t0 = now_s();
+		t0 = bench_now_s();
 		if (llm_coll_all_reduce_sum(c, buf, nfloats) != LLM_OK)
 			die("all_reduce_sum");
 		if (r == 0 && i >= 0)
-			secs[i] = now_s() - t0;
+			secs[i] = bench_now_s() - t0;
 	}
 	for (size_t k = 0; r == 0 && k < nfloats; k++) {
 		float want = 0;

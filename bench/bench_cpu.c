@@ -26,23 +26,13 @@
 #include "llm_tokenizer.h"
 #include "llmops_embedder.h"
 #include "llmops_model.h"
+#include "bench.h"
 
 #define MINILM_DIR "build/assets/all-MiniLM-L6-v2"
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void check(llm_err err, const char *what)
 {
-	if (!err)
-		return;
-	fprintf(stderr, "bench_cpu: %s: %s: %s\n", what, llm_errname(err), llm_last_error());
-	exit(1);
+	bench_check("bench_cpu", err, what);
 }
 
 enum { GPT2_B = 8, GPT2_T = 256, GPT2_STEPS = 3 };
@@ -72,14 +62,14 @@ static double gpt2_steps(bool lora)
 		tokens[i] = (int)((i * 2654435761u) % (unsigned)c.vocab_size);
 	for (int s = 0; s <= GPT2_STEPS; s++) {
 		if (s == 1)
-			t0 = now_s(); /* step 0 is the warm-up */
+			t0 = bench_now_s(); /* step 0 is the warm-up */
 		check(llm_model_zero_grad(m), "zero_grad");
 		check(llm_model_forward(m, tokens, tokens, GPT2_B, GPT2_T, &loss), "forward");
 		check(llm_model_backward(m), "backward");
 		check(llm_model_step(m, &opt, NULL), "step");
 	}
 	llm_model_destroy(m);
-	return (double)GPT2_B * GPT2_T * GPT2_STEPS / (now_s() - t0);
+	return (double)GPT2_B * GPT2_T * GPT2_STEPS / (bench_now_s() - t0);
 }
 
 static double gpt2_train(const char **unit)
@@ -115,11 +105,11 @@ static double llama_decode(const char **unit)
 	for (int i = 0; i < PROMPT; i++)
 		prompt[i] = 3 + (i * 7919) % (c.vocab_size - 3);
 	check(llm_model_generate(m, prompt, 1, PROMPT, NEW, NULL, out), "warm-up");
-	t0 = now_s();
+	t0 = bench_now_s();
 	check(llm_model_generate(m, prompt, 1, PROMPT, NEW, NULL, out), "generate");
 	llm_model_destroy(m);
 	*unit = "tokens/s";
-	return NEW / (now_s() - t0);
+	return NEW / (bench_now_s() - t0);
 }
 
 enum { MINI_BATCH = 32, MINI_SEQ = 128, MINI_BATCHES = 4 };
@@ -186,11 +176,11 @@ static double minilm_embed(const char **unit)
 	if (!out)
 		exit(1);
 	minilm_batch(e, tok, 0, out); /* warm-up */
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (int b = 0; b < MINI_BATCHES; b++)
 		minilm_batch(e, tok, b * MINI_BATCH, out);
 	*unit = "sentences/s";
-	double rate = MINI_BATCH * MINI_BATCHES / (now_s() - t0);
+	double rate = MINI_BATCH * MINI_BATCHES / (bench_now_s() - t0);
 
 	free(out);
 	llm_tok_destroy(tok);

@@ -46,6 +46,7 @@
 extern "C" {
 #include "llm_err.h"
 #include "llmops_model.h"
+#include "bench.h"
 }
 
 #define CUDA_CHECK(call)                                                     \
@@ -75,20 +76,9 @@ static size_t base_used; /* device bytes in use after initialisation */
 static size_t max_used;
 static int opt_batch = 8, opt_steps = 5;
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void check(llm_err err, const char *what)
 {
-	if (!err)
-		return;
-	fprintf(stderr, "bench_cuda_model: %s: %s: %s\n", what, llm_errname(err), llm_last_error());
-	exit(1);
+	bench_check("bench_cuda_model", err, what);
 }
 
 static size_t used_bytes(void)
@@ -153,14 +143,14 @@ static struct result gpt2_train(void)
 		tokens[i] = (int)((i * 2654435761u) % (unsigned)c.vocab_size);
 	for (int s = 0; s <= opt_steps; s++) {
 		if (s == 1)
-			t0 = now_s(); /* step 0 is the warm-up */
+			t0 = bench_now_s(); /* step 0 is the warm-up */
 		check(llm_model_zero_grad(m), "zero_grad");
 		check(llm_model_forward(m, tokens, tokens, B, GPT2_T, &loss), "forward");
 		check(llm_model_backward(m), "backward");
 		check(llm_model_step(m, &opt, NULL), "step");
 		sample_memory();
 	}
-	tps = (double)B * GPT2_T * opt_steps / (now_s() - t0);
+	tps = (double)B * GPT2_T * opt_steps / (bench_now_s() - t0);
 	flops_per_token = 6.0 * (double)llm_model_num_params(m) +
 			  12.0 * c.n_layer * c.d_model * (double)GPT2_T;
 	fprintf(stderr, "gpt2_train: B %d, T %d, %d steps, last loss %.4f\n", B, GPT2_T, opt_steps,
@@ -207,9 +197,9 @@ static struct result llama_decode(int B)
 		prompt[i] = 3 + (i * 7919) % (c.vocab_size - 3);
 	check(llm_model_generate(m, prompt, B, PROMPT, NEW, NULL, out), "warm-up");
 	sample_memory();
-	t0 = now_s();
+	t0 = bench_now_s();
 	check(llm_model_generate(m, prompt, B, PROMPT, NEW, NULL, out), "generate");
-	dt = now_s() - t0;
+	dt = bench_now_s() - t0;
 	sample_memory();
 	fprintf(stderr, "llama_decode: B %d, %zu parameters, %.1f ms per token step\n", B,
 		llm_model_num_params(m), 1e3 * dt / NEW);

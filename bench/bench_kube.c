@@ -21,19 +21,12 @@
 #include "kc_manager.h"
 #include "llm_json.h"
 #include "llm_opts.h"
+#include "bench.h"
 
 #define CREATORS      8
 #define WATCH_SAMPLES 500
 
 static kc_http *http;
-
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void die(const char *what)
 {
@@ -152,7 +145,7 @@ static void on_add(json_t *obj, void *data)
 
 	(void)data;
 	if (sscanf(name, "lat-%d", &i) == 1 && i >= 0 && i < WATCH_SAMPLES)
-		seen_at[i] = now_s();
+		seen_at[i] = bench_now_s();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -181,12 +174,12 @@ static void bench_watch(void)
 
 		snprintf(name, sizeof(name), "lat-%d-%ld", i, (long)getpid());
 		cm = configmap(name);
-		created_at[i] = now_s();
+		created_at[i] = bench_now_s();
 		if (kc_create(http, &KC_CONFIGMAPS, ns, cm, &out))
 			die("create");
 		json_decref(out);
 		json_decref(cm);
-		while (seen_at[i] == 0 && now_s() - created_at[i] < 10)
+		while (seen_at[i] == 0 && bench_now_s() - created_at[i] < 10)
 			usleep(50);
 		lat[i] = (seen_at[i] - created_at[i]) * 1000;
 	}
@@ -232,12 +225,12 @@ static void bench_reconcile(int n)
 	while (atomic_load(&reconciled) == 0) /* kube-root-ca.crt proves it runs */
 		usleep(1000);
 	atomic_store(&reconciled, 0);
-	t0 = now_s();
+	t0 = bench_now_s();
 	create_objects("bench-reconcile", n);
-	while (atomic_load(&reconciled) < n && now_s() - t0 < 600)
+	while (atomic_load(&reconciled) < n && bench_now_s() - t0 < 600)
 		usleep(1000);
 	emit("reconcile", "objects", (double)n, "count");
-	emit("reconcile", "throughput", n / (now_s() - t0), "objects/s");
+	emit("reconcile", "throughput", n / (bench_now_s() - t0), "objects/s");
 	kc_manager_request_stop(m);
 	pthread_join(t, NULL);
 	kc_manager_destroy(m);
