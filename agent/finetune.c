@@ -97,20 +97,6 @@ struct ft_run {
 };
 
 /* Fails with code and the detail "<fmt ...>: <the current detail>". */
-static llm_err wrap(llm_err code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static llm_err wrap(llm_err code, const char *fmt, ...)
-{
-	char what[512], detail[1024];
-	va_list ap;
-
-	snprintf(detail, sizeof(detail), "%s", llm_last_error());
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	return llm_fail(code, "%s: %s", what, detail);
-}
-
 /* ---- spec ---- */
 
 static llm_err bad_input(struct ft_run *r, llm_err rc)
@@ -131,7 +117,7 @@ static llm_err spec_int(json_t *spec, const char *path, long long def, long long
 		return LLM_OK;
 	}
 	if (rc)
-		return wrap(rc, "spec.%s", path);
+		return llm_wrap(rc, "spec.%s", path);
 	if (v < min || v > max)
 		return llm_fail(LLM_EINVAL, "spec.%s: %lld is outside [%lld, %lld]", path,
 				(long long)v, min, max);
@@ -149,7 +135,7 @@ static llm_err spec_num(json_t *spec, const char *path, double def, double min, 
 		return LLM_OK;
 	}
 	if (rc)
-		return wrap(rc, "spec.%s", path);
+		return llm_wrap(rc, "spec.%s", path);
 	if (!(*out >= min && *out <= max))
 		return llm_fail(LLM_EINVAL, "spec.%s: %g is outside [%g, %g]", path, *out, min,
 				max);
@@ -164,7 +150,7 @@ static llm_err spec_uri(json_t *spec, const char *path, bool required, const cha
 	if (!*uri)
 		return required ? llm_fail(LLM_EINVAL, "spec.%s is required", path) : LLM_OK;
 	if (uri_to_path(*uri, buf, PATH_CAP))
-		return wrap(LLM_EINVAL, "spec.%s", path);
+		return llm_wrap(LLM_EINVAL, "spec.%s", path);
 	return LLM_OK;
 }
 
@@ -306,7 +292,7 @@ static llm_err find_prompt(struct ft_run *r)
 	if (r->h) {
 		rc = kc_get(r->h, &PV_GVR, ns, r->sp.prompt_name, KC_MAIN, &r->prompt);
 		if (rc)
-			return wrap(rc, "PromptVersion %s/%s", ns, r->sp.prompt_name);
+			return llm_wrap(rc, "PromptVersion %s/%s", ns, r->sp.prompt_name);
 		return LLM_OK;
 	}
 	json_array_foreach(r->job->docs, i, d)
@@ -361,7 +347,7 @@ static llm_err load_data(struct ft_run *r)
 		return rc;
 	rc = llm_tok_load(r->sp.base, &r->tok);
 	if (rc)
-		return wrap(rc, "base model %s: no usable tokenizer", r->sp.base_uri);
+		return llm_wrap(rc, "base model %s: no usable tokenizer", r->sp.base_uri);
 	r->sp.data.prompt = r->prompt ? json_object_get(r->prompt, "spec") : NULL;
 	return ds_load(&r->sp.data, r->tok, &r->ds);
 }
@@ -386,8 +372,8 @@ static llm_err load_model(struct ft_run *r, const char *dir)
 	llm_err rc = llm_model_load(dir, (int)r->sp.mbs, (int)r->sp.seq, 0, &r->m);
 
 	if (rc)
-		return wrap(rc, "spec.baseModel %s (sequenceLength %lld, microBatchSize %lld)",
-			    r->sp.base_uri, r->sp.seq, r->sp.mbs);
+		return llm_wrap(rc, "spec.baseModel %s (sequenceLength %lld, microBatchSize %lld)",
+				r->sp.base_uri, r->sp.seq, r->sp.mbs);
 	c = llm_model_get_config(r->m);
 	if (c->arch == LLM_ARCH_GPT2 && r->sp.seq > c->max_pos)
 		return llm_fail(
@@ -404,7 +390,7 @@ static llm_err load_model(struct ft_run *r, const char *dir)
 	if (r->sp.lora) {
 		rc = llm_model_lora_add(r->m, &r->sp.lcfg);
 		if (rc)
-			return wrap(rc, "spec.lora");
+			return llm_wrap(rc, "spec.lora");
 	}
 	return LLM_OK;
 }
@@ -518,7 +504,7 @@ static llm_err save_checkpoint(struct ft_run *r)
 	if (!rc)
 		rc = ckpt_prune(r->ckroot, (size_t)r->sp.keep);
 	if (rc)
-		return wrap(rc, "checkpoint at step %lld", r->step);
+		return llm_wrap(rc, "checkpoint at step %lld", r->step);
 	llm_info("finetune", "checkpoint at step %lld in %s", r->step, r->ckroot);
 	return report_checkpoints(r);
 }
@@ -924,7 +910,7 @@ static llm_err write_output(struct ft_run *r)
 	if (!rc && !r->sp.lora)
 		rc = copy_tokenizer(r);
 	if (rc)
-		return wrap(rc, "output %s", r->sp.out_uri);
+		return llm_wrap(rc, "output %s", r->sp.out_uri);
 	llm_info("finetune", "wrote the %s to %s", r->sp.lora ? "adapter" : "model", r->sp.out_uri);
 	return LLM_OK;
 }
@@ -988,7 +974,7 @@ static llm_err setup(struct ft_run *r)
 		return bad_input(r, rc);
 	rc = llm_coll_new(&cc, &r->coll);
 	if (rc)
-		return wrap(rc, "rendezvous as rank %d of %d", cc.rank, cc.world_size);
+		return llm_wrap(rc, "rendezvous as rank %d of %d", cc.rank, cc.world_size);
 	rc = setup_model(r);
 	if (rc == LLM_EINVAL || rc == LLM_EPARSE || rc == LLM_EUNSUPPORTED || rc == LLM_ENOTFOUND)
 		return bad_input(r, rc);
@@ -1011,7 +997,7 @@ static llm_err get_object(struct ft_run *r)
 	if (!rc)
 		rc = kc_get(r->h, &FTJ_GVR, r->job->ns, r->job->name, KC_MAIN, &r->object);
 	if (rc)
-		return wrap(rc, "FineTuneJob %s/%s", r->job->ns, r->job->name);
+		return llm_wrap(rc, "FineTuneJob %s/%s", r->job->ns, r->job->name);
 	snprintf(api, sizeof(api), "%s/%s", FTJ_GVR.group, FTJ_GVR.version);
 	if (getenv("LLMOPS_RANK") && strcmp(getenv("LLMOPS_RANK"), "0"))
 		return LLM_OK;

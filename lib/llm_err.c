@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const struct {
 	const char *name;
@@ -52,6 +53,27 @@ llm_err llm_fail(llm_err code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	return code;
+}
+
+llm_err llm_wrap(llm_err code, const char *fmt, ...)
+{
+	char prev[sizeof(detail)];
+	size_t n;
+	va_list ap;
+
+	memcpy(prev, detail, sizeof(prev));
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	n = strlen(detail);
+	if (n + 2 < sizeof(detail)) { /* ": " and what fits of prev */
+		size_t len = strnlen(prev, sizeof(detail) - n - 3);
+
+		memcpy(detail + n, ": ", 2);
+		memcpy(detail + n + 2, prev, len);
+		detail[n + 2 + len] = '\0';
+	}
 	return code;
 }
 

@@ -42,6 +42,11 @@ const char *llm_errname(int code);
  * detail is truncated to 1 KiB. */
 llm_err llm_fail(llm_err code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Records "<context>: <the current detail>", context printf-style, and
+ * returns code: how a caller says where a callee's failure happened
+ * (`return llm_wrap(rc, "%s", path);`). Truncated to 1 KiB like llm_fail(). */
+llm_err llm_wrap(llm_err code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The detail recorded by the last llm_fail() on this thread, or "" if none. */
 const char *llm_last_error(void);
 

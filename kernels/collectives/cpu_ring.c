@@ -378,7 +378,7 @@ static llm_err cpu_prepare(void **state, const struct llm_coll_config *cfg, int 
 	if (!g->scratch || !g->pfds)
 		return llm_fail(LLM_ENOMEM, "cpu collectives: out of memory");
 	err = net_listen(0, 8, &g->lfd, data_port);
-	return err == LLM_OK ? LLM_OK : net_refail(err, "cpu collectives: data-plane listener");
+	return err == LLM_OK ? LLM_OK : llm_wrap(err, "cpu collectives: data-plane listener");
 }
 
 /* Connects to the right neighbour and introduces this rank. */
@@ -390,15 +390,14 @@ static llm_err connect_right(struct ring *g, double deadline)
 	llm_err err = net_connect_retry(host, port, deadline, &g->sfd);
 
 	if (err != LLM_OK)
-		return net_refail(err,
-				  "cpu collectives: rank %d cannot connect to rank %d at %s:%d",
-				  g->rank, g->right, host, port);
+		return llm_wrap(err, "cpu collectives: rank %d cannot connect to rank %d at %s:%d",
+				g->rank, g->right, host, port);
 	net_put_u32(hello, DATA_MAGIC);
 	net_put_u32(hello + 4, (uint32_t)g->rank);
 	net_put_u64(hello + 8, rdzv_session(g->rdzv));
 	err = net_send_all(g->sfd, hello, sizeof(hello), deadline);
 	return err == LLM_OK ? LLM_OK
-			     : net_refail(err, "cpu collectives: hello to rank %d", g->right);
+			     : llm_wrap(err, "cpu collectives: hello to rank %d", g->right);
 }
 
 /* Accepts connections until the left neighbour of this session introduces

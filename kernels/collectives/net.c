@@ -40,18 +40,6 @@ int net_ms_left(double deadline)
 	return ms >= INT_MAX ? INT_MAX : (int)ms + 1;
 }
 
-llm_err net_refail(llm_err err, const char *fmt, ...)
-{
-	char prev[1024], ctx[512];
-	va_list ap;
-
-	snprintf(prev, sizeof(prev), "%s", llm_last_error());
-	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof(ctx), fmt, ap);
-	va_end(ap);
-	return llm_fail(err, "%s: %s", ctx, prev);
-}
-
 llm_err net_tune(int fd)
 {
 	int one = 1;

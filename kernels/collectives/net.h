@@ -5,7 +5,7 @@
  * non-blocking after they are made, sends use MSG_NOSIGNAL so a dead peer is
  * an error, never SIGPIPE. Failures return an llm_err with a detail naming
  * the host or the system error; callers add their context with
- * net_refail(). */
+ * llm_wrap(). */
 #ifndef LLMOPS_COLL_NET_H
 #define LLMOPS_COLL_NET_H
 
@@ -24,10 +24,6 @@ double net_now(void);
 /* Milliseconds left until deadline for poll(): 0 once passed, never more than
  * INT_MAX. */
 int net_ms_left(double deadline);
-
-/* Records a detail "<fmt...>: <the current detail>" and returns err, so a
- * caller can add context to a failure reported by a helper below. */
-llm_err net_refail(llm_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Listens on every interface (IPv6 dual-stack, else IPv4) on port (0 = any
  * free port), SO_REUSEADDR, non-blocking. Writes the fd and the bound port. */

@@ -263,7 +263,7 @@ static llm_err send_table(struct rdzv *r, const struct rdzv_config *cfg, int k)
 		err = net_send_all(r->ctrl[k], buf, len, cfg->deadline + HELLO_TIMEOUT_S);
 	free(buf);
 	return err == LLM_OK ? LLM_OK
-			     : net_refail(err, "rendezvous: sending the table to rank %d", k);
+			     : llm_wrap(err, "rendezvous: sending the table to rank %d", k);
 }
 
 static uint64_t new_session(void)
@@ -306,7 +306,7 @@ static llm_err serve(struct rdzv *r, const struct rdzv_config *cfg)
 	err = net_listen(cfg->master_port, r->world + 16, &lfd, &port);
 	if (err != LLM_OK) {
 		free(pfds);
-		return net_refail(err, "rendezvous: rank 0 cannot listen");
+		return llm_wrap(err, "rendezvous: rank 0 cannot listen");
 	}
 	for (;;) {
 		int fd;
@@ -398,9 +398,9 @@ static llm_err join(struct rdzv *r, const struct rdzv_config *cfg)
 		net_connect_retry(cfg->master_addr, cfg->master_port, cfg->deadline, &r->ctrl[0]);
 
 	if (err != LLM_OK)
-		return net_refail(err,
-				  "rendezvous: rank %d could not reach rank 0 at %s:%d within %g s",
-				  cfg->rank, cfg->master_addr, cfg->master_port, cfg->timeout_s);
+		return llm_wrap(err,
+				"rendezvous: rank %d could not reach rank 0 at %s:%d within %g s",
+				cfg->rank, cfg->master_addr, cfg->master_port, cfg->timeout_s);
 	err = send_hello(r->ctrl[0], cfg);
 	/* rank 0 answers by its own deadline, failure included: wait a little
 	 * longer than ours so its verdict (who is missing) arrives */
@@ -419,7 +419,7 @@ static llm_err join(struct rdzv *r, const struct rdzv_config *cfg)
 				"within %g s (are all %d workers up?)",
 				cfg->rank, cfg->master_addr, cfg->master_port, cfg->timeout_s,
 				cfg->world);
-	return err == LLM_OK ? LLM_OK : net_refail(err, "rendezvous: rank %d", cfg->rank);
+	return err == LLM_OK ? LLM_OK : llm_wrap(err, "rendezvous: rank %d", cfg->rank);
 }
 
 llm_err rdzv_run(const struct rdzv_config *cfg, struct rdzv **out)

@@ -81,15 +81,6 @@ struct llm_embedder {
 
 /* ---- errors and files ---- */
 
-/* Re-records the current detail prefixed with label (a file name). */
-static llm_err refail(llm_err err, const char *label)
-{
-	char detail[512];
-
-	snprintf(detail, sizeof(detail), "%s", llm_last_error());
-	return llm_fail(err, "%s: %s", label, detail);
-}
-
 static llm_err join_path(char *buf, const char *dir, const char *name)
 {
 	int n = snprintf(buf, PATH_CAP, "%s/%s", dir, name);
@@ -138,7 +129,7 @@ static llm_err cfg_int(const json_t *root, const char *label, const char *key, i
 	llm_err err = llm_json_get_int(root, key, &v);
 
 	if (err)
-		return refail(err, label);
+		return llm_wrap(err, "%s", label);
 	if (v < lo)
 		return llm_fail(LLM_EINVAL, "%s: %s = %lld, must be at least %d", label, key,
 				(long long)v, lo);
@@ -161,7 +152,7 @@ static llm_err cfg_str_is(const json_t *root, const char *label, const char *key
 		return LLM_OK;
 	}
 	if (err)
-		return refail(err, label);
+		return llm_wrap(err, "%s", label);
 	if (strcmp(s, want) != 0)
 		return llm_fail(LLM_EUNSUPPORTED, "%s: %s \"%s\" is not supported (only \"%s\")",
 				label, key, s, want);
@@ -174,7 +165,7 @@ static llm_err cfg_act(const json_t *root, const char *label, enum llm_gelu *act
 	llm_err err = llm_json_get_str(root, "hidden_act", &s);
 
 	if (err)
-		return refail(err, label);
+		return llm_wrap(err, "%s", label);
 	if (strcmp(s, "gelu") == 0)
 		*act = LLM_GELU_ERF;
 	else if (strcmp(s, "gelu_new") == 0 || strcmp(s, "gelu_pytorch_tanh") == 0)
@@ -193,7 +184,7 @@ static llm_err cfg_eps(const json_t *root, const char *label, float *eps)
 	if (err == LLM_ENOTFOUND)
 		llm_clear_error();
 	else if (err)
-		return refail(err, label);
+		return llm_wrap(err, "%s", label);
 	if (!(v > 0 && v < 1))
 		return llm_fail(LLM_EINVAL, "%s: layer_norm_eps = %g, must be in (0, 1)", label, v);
 	*eps = (float)v;
@@ -248,7 +239,7 @@ static llm_err pool_flag_off(const json_t *root, const char *label, const char *
 		return LLM_OK;
 	}
 	if (err)
-		return refail(err, label);
+		return llm_wrap(err, "%s", label);
 	if (on)
 		return llm_fail(LLM_EUNSUPPORTED, "%s: %s is not supported (mean pooling only)",
 				label, key);
@@ -269,7 +260,7 @@ static llm_err parse_pooling(const json_t *root, const char *label, int *dim)
 	llm_err err = llm_json_get_bool(root, "pooling_mode_mean_tokens", &mean);
 
 	if (err)
-		return refail(err, label);
+		return llm_wrap(err, "%s", label);
 	if (!mean)
 		return llm_fail(LLM_EUNSUPPORTED,
 				"%s: pooling_mode_mean_tokens is false (mean pooling only)", label);
@@ -283,7 +274,7 @@ static llm_err parse_pooling(const json_t *root, const char *label, int *dim)
 		return LLM_OK;
 	}
 	if (err)
-		return refail(err, label);
+		return llm_wrap(err, "%s", label);
 	if (d < 1 || d > MAX_HIDDEN)
 		return llm_fail(LLM_EINVAL, "%s: word_embedding_dimension = %lld is impossible",
 				label, (long long)d);

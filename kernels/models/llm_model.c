@@ -511,7 +511,7 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 		m->ops = llm_ops_cuda();
 		if (!m->ops) {
 			m->ops = &llm_ops_cpu;
-			err = llm_model_fail_on(LLM_EUNSUPPORTED, "%s", src);
+			err = llm_wrap(LLM_EUNSUPPORTED, "%s", src);
 			goto out_free;
 		}
 	}
@@ -608,18 +608,6 @@ size_t llm_model_memory_bytes(const llm_model *m)
 	n += m->adam_m ? 2 * m->n_params : 0;
 	n += m->lora ? m->lora->total : 0;
 	return n * sizeof(float);
-}
-
-llm_err llm_model_fail_on(llm_err code, const char *fmt, ...)
-{
-	char context[512], detail[512];
-	va_list ap;
-
-	snprintf(detail, sizeof(detail), "%s", llm_last_error());
-	va_start(ap, fmt);
-	vsnprintf(context, sizeof(context), fmt, ap);
-	va_end(ap);
-	return llm_fail(code, "%s: %s", context, detail);
 }
 
 /* Training calls need the backward buffers an inference model lacks. */
@@ -1105,9 +1093,9 @@ llm_err llm_model_zero_grad(llm_model *m)
 	if (!m->grads) {
 		m->grads = m->ops->alloc(m->n_params * sizeof(float));
 		if (!m->grads)
-			return llm_model_fail_on(LLM_ENOMEM,
-						 "model: out of memory for gradients (%zu floats)",
-						 m->n_params);
+			return llm_wrap(LLM_ENOMEM,
+					"model: out of memory for gradients (%zu floats)",
+					m->n_params);
 		plan_params(m, m->grads, false, &m->g);
 		return LLM_OK;
 	}
@@ -1151,7 +1139,7 @@ static llm_err alloc_moments(llm_model *m)
 	if (!m->adam_m || !m->adam_v) {
 		m->ops->free(m->adam_m);
 		m->adam_m = NULL;
-		return llm_model_fail_on(LLM_ENOMEM, "model: out of memory for AdamW state");
+		return llm_wrap(LLM_ENOMEM, "model: out of memory for AdamW state");
 	}
 	return LLM_OK;
 }

@@ -348,7 +348,7 @@ static llm_err load_weights(llm_model *m, const char *dir)
 		}
 		err = llm_st_read_f32(st, t->conv1d ? tmp : dst, t->n);
 		if (err)
-			llm_model_fail_on(err, "%s: tensor %s", file, t->name);
+			llm_wrap(err, "%s: tensor %s", file, t->name);
 		else if (t->conv1d)
 			llm_model_from_hf(t, tmp, dst);
 		if (!err)
@@ -621,7 +621,7 @@ static llm_err read_adapter_tensor(llm_model *m, const struct mtensor *t,
 	llm_err err = llm_ops_host_buffer(m->ops, m->stage, dst, t->n * sizeof(float), &host);
 
 	if (!err && (err = llm_st_read_f32(st, host, t->n)))
-		llm_model_fail_on(err, "%s: tensor %s", file, t->name);
+		llm_wrap(err, "%s: tensor %s", file, t->name);
 	if (!err)
 		err = llm_ops_host_commit(m->ops, dst, host, t->n * sizeof(float));
 	return err;

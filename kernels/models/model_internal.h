@@ -144,11 +144,6 @@ struct llm_model {
 llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, unsigned flags,
 			 const char *src, llm_model **out);
 
-/* llm_fail(code, "<fmt ...>: <the detail recorded now>"): adds context to
- * the failure a callee recorded (llm_fail() itself cannot take
- * llm_last_error() as an argument: it writes the buffer it would read). */
-llm_err llm_model_fail_on(llm_err code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Removes the LoRA adapters (after a failed adapter load). */
 void llm_model_lora_drop(llm_model *m);
 

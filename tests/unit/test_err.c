@@ -74,6 +74,25 @@ static void *fail_in_thread(void *arg)
 	return NULL;
 }
 
+static void test_err_wrap_prefixes_the_current_detail(void **state)
+{
+	char big[2000];
+
+	(void)state;
+	llm_fail(LLM_EIO, "connect: refused");
+	assert_int_equal(llm_wrap(LLM_ETIMEDOUT, "rank %d at %s", 1, "h:29500"), LLM_ETIMEDOUT);
+	assert_string_equal(llm_last_error(), "rank 1 at h:29500: connect: refused");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	llm_fail(LLM_EIO, "%s", big);
+	llm_wrap(LLM_EIO, "ctx");
+	assert_int_equal(strlen(llm_last_error()), 1023);
+	assert_memory_equal(llm_last_error(), "ctx: xxx", 8);
+	llm_fail(LLM_EIO, "tail");
+	llm_wrap(LLM_EIO, "%s", big);
+	assert_int_equal(strlen(llm_last_error()), 1023);
+}
+
 static void test_err_detail_is_per_thread(void **state)
 {
 	pthread_t t;
@@ -93,6 +112,7 @@ int main(void)
 		cmocka_unit_test(test_err_unknown_codes_are_named_unknown),
 		cmocka_unit_test(test_err_fail_records_detail_and_returns_code),
 		cmocka_unit_test(test_err_long_detail_is_truncated_not_overflowed),
+		cmocka_unit_test(test_err_wrap_prefixes_the_current_detail),
 		cmocka_unit_test(test_err_detail_is_per_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
