@@ -17,6 +17,7 @@
  * recompute scores twice (about 7 instead of 5 dot-product sweeps), the price
  * of deterministic sums and parallelism that does not depend on NKV. */
 #include "llmops_kernels.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -115,14 +116,16 @@ static void online_update(float *o, struct row_state *st, const float *s, const 
 	for (int jj = 0; jj < n; jj++)
 		bm = s[jj] > bm ? s[jj] : bm;
 	float mnew = bm > st->m ? bm : st->m;
-	float corr = expf(st->m - mnew); /* 0 on the row's first block */
+	float corr = vm_expf(st->m - mnew); /* 0 on the row's first block */
+	float p[ATT_BLOCK];
 
+#pragma omp simd
+	for (int jj = 0; jj < n; jj++)
+		p[jj] = vm_expf(s[jj] - mnew);
 	st->l *= corr;
 	for (int jj = 0; jj < n; jj++) {
-		float p = expf(s[jj] - mnew);
-
-		st->l += p;
-		axpby(o, jj == 0 ? corr : 1.0f, p, v + jj * kstride, HS);
+		st->l += p[jj];
+		axpby(o, jj == 0 ? corr : 1.0f, p[jj], v + jj * kstride, HS);
 	}
 	st->m = mnew;
 }
@@ -238,7 +241,7 @@ static void qtile_coeffs(float *p, float *ds, const struct qtile *qt, const floa
 	for (int r = 0; r < ATT_QT; r++) {
 		int sees = j < qt->nk[r];
 
-		p[r] = sees ? expf(s[r] * scale - qt->L[r]) : 0.0f;
+		p[r] = sees ? vm_expf(s[r] * scale - qt->L[r]) : 0.0f;
 		ds[r] = sees ? p[r] * (dp[r] - qt->D[r]) * scale : 0.0f;
 	}
 }

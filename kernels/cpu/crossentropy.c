@@ -26,8 +26,9 @@ static float ce_row(float *d, const float *x, int target, int V, float dloss)
 	if (d) {
 		float scale = (float)(dloss / sum);
 
+#pragma omp simd
 		for (int i = 0; i < V; i++)
-			d[i] = expf(x[i] - m) * scale;
+			d[i] = vm_expf(x[i] - m) * scale;
 		d[target] -= dloss;
 	}
 	return loss;

@@ -24,7 +24,8 @@ void cpu_softmax_forward(float *out, const float *inp, int N, int V)
 		float m = row_max(x, V);
 		float inv = (float)(1.0 / row_expsum(x, V, m));
 
+#pragma omp simd
 		for (int i = 0; i < V; i++)
-			o[i] = expf(x[i] - m) * inv;
+			o[i] = vm_expf(x[i] - m) * inv;
 	}
 }
