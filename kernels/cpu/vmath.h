@@ -1,12 +1,17 @@
-/* Vectorisable fp32 exp, erf and tanh for the CPU kernels (internal to
+/* Vectorisable fp32 exp, erfc and tanh for the CPU kernels (internal to
  * kernels/cpu/).
  *
- * glibc's expf, erff and tanhf are opaque calls, so a loop that uses them
+ * glibc's expf, erff/erfcf and tanhf are opaque calls, so a loop that uses them
  * runs one element at a time. These are written with arithmetic, comparisons
  * and bit casts only; inlined into a `#pragma omp simd` loop, GCC turns them
  * into SIMD code at -O2. Measured maximum errors against double libm are in
- * tests/unit/test_vmath.c: exp and tanh within 1.4e-7 relative, erf within 5e-7
- * absolute. NaN inputs give NaN. */
+ * tests/unit/test_vmath.c. NaN inputs give NaN.
+ *
+ * The build has no -march flag, so such a loop alone gets 128-bit SSE.
+ * VM_CLONES on the function that holds it has GCC compile the function twice,
+ * for x86-64-v3 (AVX2 and FMA, 256-bit vectors) and for baseline x86-64, and
+ * the dynamic loader pick one for the CPU (an ifunc); OpenMP regions inside
+ * are cloned with it. Helpers the function calls must be VM_INLINE. */
 #ifndef LLMOPS_CPU_VMATH_H
 #define LLMOPS_CPU_VMATH_H
 
@@ -14,7 +19,18 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint32_t vm_bits(float x)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VM_CLONES
+#endif
+
+/* For helpers that a VM_CLONES function calls: GCC does not inline a plain
+ * function into a clone of another -march unless forced, and a call would
+ * run the helper's baseline code. */
+#define VM_INLINE static inline __attribute__((always_inline))
+
+VM_INLINE uint32_t vm_bits(float x)
 {
 	uint32_t u;
 
@@ -22,7 +38,7 @@ static inline uint32_t vm_bits(float x)
 	return u;
 }
 
-static inline float vm_float(uint32_t u)
+VM_INLINE float vm_float(uint32_t u)
 {
 	float x;
 
@@ -32,7 +48,7 @@ static inline float vm_float(uint32_t u)
 
 /* c ? a : b without a branch: GCC keeps a float ?: as control flow under
  * -ftrapping-math (the default), which stops vectorisation */
-static inline float vm_select(int c, float a, float b)
+VM_INLINE float vm_select(int c, float a, float b)
 {
 	uint32_t m = -(uint32_t)c;
 
@@ -40,7 +56,7 @@ static inline float vm_select(int c, float a, float b)
 }
 
 /* 2^n for integer n in [-126, 127], built in the exponent field */
-static inline float vm_pow2i(int32_t n)
+VM_INLINE float vm_pow2i(int32_t n)
 {
 	return vm_float((uint32_t)(n + 127) << 23);
 }
@@ -49,7 +65,7 @@ static inline float vm_pow2i(int32_t n)
  * parts, a degree-6 polynomial for e^r on |r| <= ln2/2, then a scale by 2^n
  * in two halves so that results down to the subnormals come out right.
  * exp(x) = +inf for x > 88.72284, 0 for x < -104 (including -inf). */
-static inline float vm_expf(float x)
+VM_INLINE float vm_expf(float x)
 {
 	const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
 	float xc = vm_select(x > 88.8f, 88.8f, x);
@@ -77,37 +93,37 @@ static inline float vm_expf(float x)
 	return vm_select(x != x, x, y);
 }
 
-/* erf(x): Eigen's rational approximation x P(x^2) / Q(x^2) on x clamped to
- * [-4, 4] (erf(4) rounds to 1 in fp32). Absolute error up to 4.5e-7, so
- * 1 + erf(x) for x < -3 has no correct digits: not for the erf GELU's tail. */
-static inline float vm_erff(float x)
+/* erfc(x) (Numerical Recipes' erfcc): t = 1 / (1 + |x|/2),
+ * erfc(|x|) = t exp(-x^2 - 1.26551223 + t P(t)) with P of degree 8
+ * (relative error under 1.2e-7 in exact arithmetic), erfc(x) = 2 - erfc(|x|)
+ * for x < 0. In fp32 the rounding of x^2 adds about x^2 * 6e-8 relative,
+ * see tests/unit/test_vmath.c. Unlike 1 + erf(x), erfc(-x) keeps its
+ * relative accuracy in the negative tail, which the erf GELU needs. */
+VM_INLINE float vm_erfcf(float x)
 {
-	float xc = vm_select(x > 4.0f, 4.0f, x);
+	float a = vm_float(vm_bits(x) & 0x7fffffffu);
+	float t = 1.0f / (1.0f + 0.5f * a);
+	float p = 0.17087277f;
 
-	xc = vm_select(xc < -4.0f, -4.0f, xc);
-	float z = xc * xc;
-	float p = -2.72614225801306e-10f;
+	p = p * t + -0.82215223f;
+	p = p * t + 1.48851587f;
+	p = p * t + -1.13520398f;
+	p = p * t + 0.27886807f;
+	p = p * t + -0.18628806f;
+	p = p * t + 0.09678418f;
+	p = p * t + 0.37409196f;
+	p = p * t + 1.00002368f;
+	p = p * t + -1.26551223f;
+	float y = t * vm_expf(p - a * a);
 
-	p = p * z + 2.77068142495902e-08f;
-	p = p * z + -2.10102402082508e-06f;
-	p = p * z + -5.69250639462346e-05f;
-	p = p * z + -7.34990630326855e-04f;
-	p = p * z + -2.95459980854025e-03f;
-	p = p * z + -1.60960333262415e-02f;
-	float q = -1.45660718464996e-05f;
-
-	q = q * z + -2.13374055278905e-04f;
-	q = q * z + -1.68282697438203e-03f;
-	q = q * z + -7.37332916720468e-03f;
-	q = q * z + -1.42647390514189e-02f;
-	return xc * p / q;
+	return vm_select(x < 0.0f, 2.0f - y, y);
 }
 
 /* tanh(x) (Cephes tanhf): an odd polynomial for |x| < 0.625, where
  * 1 - 2 / (e^2|x| + 1) would cancel, else that formula with x's sign;
  * |x| is clamped to 10 (tanh(10) rounds to 1). Both branches are computed and
  * one selected, so the loop stays branch-free. */
-static inline float vm_tanhf(float x)
+VM_INLINE float vm_tanhf(float x)
 {
 	float ax = vm_float(vm_bits(x) & 0x7fffffffu);
 	float z = x * x;
