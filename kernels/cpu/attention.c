@@ -29,7 +29,7 @@
 /* below this many query rows the kernels run on one thread */
 #define ATT_PAR_MIN 16
 
-static inline float dotf(const float *a, const float *b, int n)
+VM_INLINE float dotf(const float *a, const float *b, int n)
 {
 	float s = 0.0f;
 
@@ -40,7 +40,7 @@ static inline float dotf(const float *a, const float *b, int n)
 }
 
 /* y (n) = y * a + p * x, the accumulator update of the online softmax */
-static inline void axpby(float *y, float a, float p, const float *x, int n)
+VM_INLINE void axpby(float *y, float a, float p, const float *x, int n)
 {
 #pragma omp simd
 	for (int i = 0; i < n; i++)
@@ -49,7 +49,7 @@ static inline void axpby(float *y, float a, float p, const float *x, int n)
 
 /* out (ATT_QT) = dot products of rows[r] (n) with x (n): one load of x feeds
  * four independent accumulators */
-static inline void dot4(float *out, const float *const *rows, const float *x, int n)
+VM_INLINE void dot4(float *out, const float *const *rows, const float *x, int n)
 {
 	const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
 	float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
@@ -65,7 +65,7 @@ static inline void dot4(float *out, const float *const *rows, const float *x, in
 }
 
 /* y (n) += sum over r of c[r] * rows[r] (n) */
-static inline void axpy4(float *y, const float *c, const float *const *rows, int n)
+VM_INLINE void axpy4(float *y, const float *c, const float *const *rows, int n)
 {
 	const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
 
@@ -92,7 +92,7 @@ struct row_state {
 
 /* s (ATT_QT,ATT_BLOCK) = scale * scores of the tile's query rows against
  * keys k[0, n) (kstride apart). */
-static void tile_scores(float s[][ATT_BLOCK], const float *const *rows, const float *k,
+VM_INLINE void tile_scores(float s[][ATT_BLOCK], const float *const *rows, const float *k,
 			size_t kstride, int n, int HS, float scale)
 {
 	float a[ATT_QT];
@@ -106,7 +106,7 @@ static void tile_scores(float s[][ATT_BLOCK], const float *const *rows, const fl
 
 /* Folds one block of n scores s (n) with values v[0, n) (kstride apart) into
  * a row's state and its unnormalised output o (HS). */
-static void online_update(float *o, struct row_state *st, const float *s, const float *v,
+VM_INLINE void online_update(float *o, struct row_state *st, const float *s, const float *v,
 			  size_t kstride, int n, int HS)
 {
 	float bm = -INFINITY;
@@ -133,7 +133,7 @@ static void online_update(float *o, struct row_state *st, const float *s, const 
 /* nr consecutive query rows of one head: row r (q and o rows qstride apart)
  * sees keys [0, nk[r]) of k, v (kstride apart). Writes o and, if lse is not
  * NULL, lse[r] (-inf and o = 0 for a row that sees no key). */
-static void attn_tile(float *o, float *lse, const float *q, size_t qstride, const float *k,
+VM_CLONES static void attn_tile(float *o, float *lse, const float *q, size_t qstride, const float *k,
 		      const float *v, size_t kstride, const int *nk, int nr, int HS, float scale)
 {
 	float s[ATT_QT][ATT_BLOCK];
@@ -210,7 +210,7 @@ struct qtile {
 	int nk[ATT_QT], maxnk;
 };
 
-static void qtile_init(struct qtile *qt, float *dq, const float *dout, const float *q,
+VM_INLINE void qtile_init(struct qtile *qt, float *dq, const float *dout, const float *q,
 		       const float *out, const float *lse, const struct attn_dims *d, int b, int h,
 		       int t0)
 {
@@ -231,7 +231,7 @@ static void qtile_init(struct qtile *qt, float *dq, const float *dout, const flo
 /* For key j (rows kj of k, vj of v): p[r] = exp(s - lse) and
  * ds[r] = p * (dP - D) * scale for each row of the tile, 0 where the row
  * does not see key j. */
-static void qtile_coeffs(float *p, float *ds, const struct qtile *qt, const float *kj,
+VM_INLINE void qtile_coeffs(float *p, float *ds, const struct qtile *qt, const float *kj,
 			 const float *vj, int j, int HS, float scale)
 {
 	float s[ATT_QT], dp[ATT_QT];
@@ -248,7 +248,7 @@ static void qtile_coeffs(float *p, float *ds, const struct qtile *qt, const floa
 
 /* dk, dv rows [j0, j1) of kv head kvh, batch b: accumulates over every query
  * head of the group and every query tile that sees those keys. */
-static void attn_dkdv_block(float *dk, float *dv, const float *dout, const float *q, const float *k,
+VM_CLONES static void attn_dkdv_block(float *dk, float *dv, const float *dout, const float *q, const float *k,
 			    const float *v, const float *out, const float *lse,
 			    const struct attn_dims *d, int b, int kvh, int j0, int j1)
 {
@@ -275,7 +275,7 @@ static void attn_dkdv_block(float *dk, float *dv, const float *dout, const float
 
 /* dq of the query tile starting at row t0 of head h, batch b:
  * dq += scale * sum_j dS_j k_j over each row's visible keys. */
-static void attn_dq_tile(float *dq, const float *dout, const float *q, const float *k,
+VM_CLONES static void attn_dq_tile(float *dq, const float *dout, const float *q, const float *k,
 			 const float *v, const float *out, const float *lse,
 			 const struct attn_dims *d, int b, int h, int t0)
 {

@@ -16,7 +16,7 @@
 /* One row: returns the loss logsumexp(x) - x[target]; writes
  * (softmax(x) - onehot(target)) * dloss into d if d is not NULL (d may
  * equal x: x[target] is read before anything is written). */
-static float ce_row(float *d, const float *x, int target, int V, float dloss)
+VM_CLONES static float ce_row(float *d, const float *x, int target, int V, float dloss)
 {
 	float m = row_max(x, V);
 	double sum = row_expsum(x, V, m);

@@ -12,17 +12,18 @@
 #define ROW_BLOCK 256
 
 /* max of x (V); -INFINITY for V == 0 */
-static inline float row_max(const float *x, int V)
+VM_INLINE float row_max(const float *x, int V)
 {
 	float m = -INFINITY;
 
+#pragma omp simd reduction(max : m)
 	for (int i = 0; i < V; i++)
 		m = x[i] > m ? x[i] : m;
 	return m;
 }
 
 /* sum over the row of exp(x - m), in double */
-static inline double row_expsum(const float *x, int V, float m)
+VM_INLINE double row_expsum(const float *x, int V, float m)
 {
 	double s = 0.0;
 

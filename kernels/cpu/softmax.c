@@ -15,7 +15,7 @@
 #define SOFTMAX_PAR_MIN (1L << 15)
 
 /* out (N,V) = softmax of each row of inp (N,V); out may equal inp. */
-void cpu_softmax_forward(float *out, const float *inp, int N, int V)
+VM_CLONES void cpu_softmax_forward(float *out, const float *inp, int N, int V)
 {
 #pragma omp parallel for if ((long)N * V >= SOFTMAX_PAR_MIN)
 	for (int n = 0; n < N; n++) {
