@@ -6,8 +6,9 @@
  * exp(m_old - m_new) whenever a block raises the maximum. Live memory is one
  * block of scores per row of a tile, so nothing of size (T,Tk) ever exists.
  * The forward pass saves lse = m + log(l) per row. Rows are processed in
- * tiles of ATT_QT consecutive queries so each key load feeds four dot
- * products.
+ * tiles of ATT_LANES consecutive queries held in the lanes of one vector
+ * (the tile's q transposed), so a key's scores against the whole tile are
+ * one multiply-add per head dimension and the softmax runs across lanes.
  *
  * Backward (FlashAttention-2): probabilities are recomputed from q, k and
  * lse; D = rowsum(dout * out); dS = P * (dP - D). To stay race-free without
@@ -24,7 +25,7 @@
 
 /* keys per block of the online softmax */
 #define ATT_BLOCK 64
-/* query rows scored together by one forward task (they share key loads) */
+/* query rows of one backward tile (they share key loads) */
 #define ATT_QT 4
 /* below this many query rows the kernels run on one thread */
 #define ATT_PAR_MIN 16
@@ -85,96 +86,180 @@ static int visible_keys(int b, int t, const int *key_len, int causal, int T, int
 	return nk < 0 ? 0 : nk;
 }
 
-/* Online-softmax state of one query row: running maximum and sum. */
-struct row_state {
-	float m, l;
+/* Forward tiles hold ATT_LANES query rows in the lanes of one vector: the
+ * scores of a key against all of them are one multiply-add per head
+ * dimension, with no horizontal sum. */
+#define ATT_LANES 8
+/* head dimensions transposed at a time for the lane layout */
+#define ATT_HSC 64
+
+typedef float att_vec __attribute__((vector_size(ATT_LANES * sizeof(float))));
+
+/* s[0..3] (lanes r) += dot(rt[.][r], key j) over n dimensions for four keys
+ * x, x + xstride, ...: one load of rt feeds four accumulators. */
+VM_INLINE void lane_dot4(att_vec *s, const att_vec *rt, const float *x, size_t xstride, int n)
+{
+	const float *x0 = x, *x1 = x + xstride, *x2 = x + 2 * xstride, *x3 = x + 3 * xstride;
+	att_vec a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3];
+
+	for (int i = 0; i < n; i++) {
+		att_vec r = rt[i];
+
+		a0 += x0[i] * r;
+		a1 += x1[i] * r;
+		a2 += x2[i] * r;
+		a3 += x3[i] * r;
+	}
+	s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3;
+}
+
+/* s[j] (lanes r) = scale * dot(rows[r], key j) for keys j < n of x (xstride
+ * apart), over HS dimensions. */
+VM_INLINE void lane_scores(att_vec *s, const float *const *rows, const float *x, size_t xstride,
+			   int n, int HS, float scale)
+{
+	att_vec rt[ATT_HSC];
+
+	for (int j = 0; j < n; j++)
+		s[j] = (att_vec){0};
+	for (int i0 = 0; i0 < HS; i0 += ATT_HSC) {
+		int ni = HS - i0 < ATT_HSC ? HS - i0 : ATT_HSC;
+
+		for (int i = 0; i < ni; i++)
+			for (int r = 0; r < ATT_LANES; r++)
+				rt[i][r] = rows[r][i0 + i];
+		int j = 0;
+
+		for (; j + 4 <= n; j += 4) /* four keys: four independent sums */
+			lane_dot4(s + j, rt, x + j * xstride + i0, xstride, ni);
+		for (; j < n; j++) {
+			const float *xj = x + j * xstride + i0;
+			att_vec acc = s[j];
+
+			for (int i = 0; i < ni; i++)
+				acc += xj[i] * rt[i];
+			s[j] = acc;
+		}
+	}
+	for (int j = 0; j < n; j++)
+		s[j] *= scale;
+}
+
+/* Online-softmax state of a tile, one lane per query row: running maximum
+ * m, running sum l. */
+struct lane_state {
+	att_vec m, l;
 };
 
-/* s (ATT_QT,ATT_BLOCK) = scale * scores of the tile's query rows against
- * keys k[0, n) (kstride apart). */
-VM_INLINE void tile_scores(float s[][ATT_BLOCK], const float *const *rows, const float *k,
-			size_t kstride, int n, int HS, float scale)
+/* Folds a block of n scores s (n lanes-vectors, -inf where a row does not
+ * see the key) into the state: s becomes the probabilities exp(s - m'),
+ * corr receives exp(m - m') by which each row's accumulator is rescaled. A
+ * row that has seen no key yet keeps m = -inf and gets zeros. */
+VM_INLINE void lane_softmax(att_vec *s, att_vec *corr, struct lane_state *st, int n)
 {
-	float a[ATT_QT];
+	float *f = (float *)s, *c = (float *)corr, *m = (float *)&st->m;
+	float bm[ATT_LANES], base[ATT_LANES];
+	att_vec sum = {0};
 
-	for (int jj = 0; jj < n; jj++) {
-		dot4(a, rows, k + jj * kstride, HS);
-		for (int r = 0; r < ATT_QT; r++)
-			s[r][jj] = a[r] * scale;
+	for (int r = 0; r < ATT_LANES; r++)
+		bm[r] = m[r];
+	for (int j = 0; j < n; j++)
+#pragma omp simd
+		for (int r = 0; r < ATT_LANES; r++)
+			bm[r] = vm_select(f[j * ATT_LANES + r] > bm[r], f[j * ATT_LANES + r], bm[r]);
+#pragma omp simd
+	for (int r = 0; r < ATT_LANES; r++) {
+		base[r] = vm_select(bm[r] == -INFINITY, 0.0f, bm[r]);
+		c[r] = vm_expf(m[r] - base[r]);
+		m[r] = bm[r];
 	}
+	for (int j = 0; j < n; j++) {
+#pragma omp simd
+		for (int r = 0; r < ATT_LANES; r++)
+			f[j * ATT_LANES + r] = vm_expf(f[j * ATT_LANES + r] - base[r]);
+		sum += s[j];
+	}
+	st->l = st->l * *corr + sum;
 }
 
-/* Folds one block of n scores s (n) with values v[0, n) (kstride apart) into
- * a row's state and its unnormalised output o (HS). */
-VM_INLINE void online_update(float *o, struct row_state *st, const float *s, const float *v,
-			  size_t kstride, int n, int HS)
+/* o (HS) = o * c + sum over keys j < n of p[j] * v_j (kstride apart). */
+VM_INLINE void accumulate_pv(float *o, float c, const float *p, const float *v, size_t kstride,
+			     int n, int HS)
 {
-	float bm = -INFINITY;
-
-	if (n <= 0)
-		return;
-	for (int jj = 0; jj < n; jj++)
-		bm = s[jj] > bm ? s[jj] : bm;
-	float mnew = bm > st->m ? bm : st->m;
-	float corr = vm_expf(st->m - mnew); /* 0 on the row's first block */
-	float p[ATT_BLOCK];
+	int j = 0;
 
 #pragma omp simd
-	for (int jj = 0; jj < n; jj++)
-		p[jj] = vm_expf(s[jj] - mnew);
-	st->l *= corr;
-	for (int jj = 0; jj < n; jj++) {
-		st->l += p[jj];
-		axpby(o, jj == 0 ? corr : 1.0f, p[jj], v + jj * kstride, HS);
+	for (int i = 0; i < HS; i++)
+		o[i] *= c;
+	for (; j + 4 <= n; j += 4) {
+		const float *vs[4] = {v + j * kstride, v + (j + 1) * kstride, v + (j + 2) * kstride,
+				      v + (j + 3) * kstride};
+
+		axpy4(o, p + j, vs, HS);
 	}
-	st->m = mnew;
+	for (; j < n; j++)
+		axpby(o, 1.0f, p[j], v + j * kstride, HS);
 }
 
-/* nr consecutive query rows of one head: row r (q and o rows qstride apart)
- * sees keys [0, nk[r]) of k, v (kstride apart). Writes o and, if lse is not
- * NULL, lse[r] (-inf and o = 0 for a row that sees no key). */
-VM_CLONES static void attn_tile(float *o, float *lse, const float *q, size_t qstride, const float *k,
-		      const float *v, size_t kstride, const int *nk, int nr, int HS, float scale)
+/* nr <= ATT_LANES consecutive query rows of one head: row r (q and o rows
+ * qstride apart) sees keys [0, nk[r]) of k, v (kstride apart). Writes o
+ * and, if lse is not NULL, lse[r] (-inf and o = 0 for a row that sees no
+ * key). */
+VM_CLONES static void attn_tile(float *o, float *lse, const float *q, size_t qstride,
+				const float *k, const float *v, size_t kstride, const int *nk, int nr,
+				int HS, float scale)
 {
-	float s[ATT_QT][ATT_BLOCK];
-	struct row_state st[ATT_QT];
-	const float *rows[ATT_QT];
+	att_vec s[ATT_BLOCK], corr;
+	float p[ATT_BLOCK];
+	struct lane_state st = {.l = {0}};
+	const float *rows[ATT_LANES];
 	int maxnk = 0;
 
-	for (int r = 0; r < ATT_QT; r++) /* a short tile repeats row 0, unused */
+	for (int r = 0; r < ATT_LANES; r++) { /* a short tile repeats row 0, unused */
 		rows[r] = q + (r < nr ? r : 0) * qstride;
-	for (int r = 0; r < nr; r++) {
-		st[r].m = -INFINITY, st[r].l = 0.0f;
-		maxnk = nk[r] > maxnk ? nk[r] : maxnk;
+		st.m[r] = -INFINITY;
+		maxnk = r < nr && nk[r] > maxnk ? nk[r] : maxnk;
+	}
+	for (int r = 0; r < nr; r++)
 		for (int i = 0; i < HS; i++)
 			o[r * qstride + i] = 0.0f;
-	}
 	for (int j0 = 0; j0 < maxnk; j0 += ATT_BLOCK) {
 		int n = maxnk - j0 < ATT_BLOCK ? maxnk - j0 : ATT_BLOCK;
 
-		tile_scores(s, rows, k + j0 * kstride, kstride, n, HS, scale);
-		for (int r = 0; r < nr; r++)
-			online_update(o + r * qstride, &st[r], s[r], v + j0 * kstride, kstride,
-				      nk[r] - j0 < n ? nk[r] - j0 : n, HS);
+		lane_scores(s, rows, k + j0 * kstride, kstride, n, HS, scale);
+		for (int j = 0; j < n; j++)
+			for (int r = 0; r < ATT_LANES; r++)
+				s[j][r] = r < nr && j0 + j < nk[r] ? s[j][r] : -INFINITY;
+		lane_softmax(s, &corr, &st, n);
+		for (int r = 0; r < nr; r++) {
+			int vis = nk[r] - j0 < n ? nk[r] - j0 : n;
+
+			if (vis <= 0) /* no key of this block: corr is 1, or 0 on zeros */
+				continue;
+			for (int j = 0; j < vis; j++)
+				p[j] = s[j][r];
+			accumulate_pv(o + r * qstride, corr[r], p, v + j0 * kstride, kstride, vis,
+				      HS);
+		}
 	}
 	for (int r = 0; r < nr; r++) {
-		float inv = nk[r] > 0 ? 1.0f / st[r].l : 0.0f;
+		float inv = nk[r] > 0 ? 1.0f / st.l[r] : 0.0f;
 
 		for (int i = 0; i < HS; i++)
 			o[r * qstride + i] *= inv;
 		if (lse)
-			lse[r] = nk[r] > 0 ? st[r].m + logf(st[r].l) : -INFINITY;
+			lse[r] = nk[r] > 0 ? st.m[r] + logf(st.l[r]) : -INFINITY;
 	}
 }
 
 /* out, q (B,T,NH,HS); k, v (B,Tcap,NKV,HS) valid in [0,Tk); lse (B,NH,T) or
- * NULL; key_len (B) or NULL. One task per tile of ATT_QT consecutive query
- * rows of one (b, h). */
+ * NULL; key_len (B) or NULL. One task per tile of ATT_LANES consecutive
+ * query rows of one (b, h). */
 void cpu_attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
 			   const int *key_len, int causal, int B, int T, int Tk, int Tcap, int NH,
 			   int NKV, int HS)
 {
-	int ntile = (T + ATT_QT - 1) / ATT_QT, group = NH / NKV;
+	int ntile = (T + ATT_LANES - 1) / ATT_LANES, group = NH / NKV;
 	long tasks = (long)B * NH * ntile;
 	size_t kstride = (size_t)NKV * HS, qstride = (size_t)NH * HS;
 	float scale = 1.0f / sqrtf((float)HS);
@@ -182,10 +267,10 @@ void cpu_attention_forward(float *out, float *lse, const float *q, const float *
 #pragma omp parallel for schedule(dynamic, 2) if ((long)B * NH * T >= ATT_PAR_MIN)
 	for (long r = 0; r < tasks; r++) {
 		int h = (int)(r / ntile % NH), b = (int)(r / ntile / NH);
-		int t0 = (int)(r % ntile) * ATT_QT, nr = T - t0 < ATT_QT ? T - t0 : ATT_QT;
+		int t0 = (int)(r % ntile) * ATT_LANES, nr = T - t0 < ATT_LANES ? T - t0 : ATT_LANES;
 		size_t qoff = (((size_t)b * T + t0) * NH + h) * HS;
 		size_t koff = (size_t)b * Tcap * kstride + (size_t)(h / group) * HS;
-		int nk[ATT_QT];
+		int nk[ATT_LANES];
 
 		for (int i = 0; i < nr; i++)
 			nk[i] = visible_keys(b, t0 + i, key_len, causal, T, Tk);
