@@ -25,8 +25,6 @@
 
 /* keys per block of the online softmax */
 #define ATT_BLOCK 64
-/* query rows of one backward tile (they share key loads) */
-#define ATT_QT 4
 /* below this many query rows the kernels run on one thread */
 #define ATT_PAR_MIN 16
 
@@ -46,23 +44,6 @@ VM_INLINE void axpby(float *y, float a, float p, const float *x, int n)
 #pragma omp simd
 	for (int i = 0; i < n; i++)
 		y[i] = y[i] * a + p * x[i];
-}
-
-/* out (ATT_QT) = dot products of rows[r] (n) with x (n): one load of x feeds
- * four independent accumulators */
-VM_INLINE void dot4(float *out, const float *const *rows, const float *x, int n)
-{
-	const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
-	float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-	for (int i = 0; i < n; i++) {
-		a0 += r0[i] * x[i];
-		a1 += r1[i] * x[i];
-		a2 += r2[i] * x[i];
-		a3 += r3[i] * x[i];
-	}
-	out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
 }
 
 /* y (n) += sum over r of c[r] * rows[r] (n) */
@@ -182,15 +163,12 @@ VM_INLINE void lane_softmax(att_vec *s, att_vec *corr, struct lane_state *st, in
 	st->l = st->l * *corr + sum;
 }
 
-/* o (HS) = o * c + sum over keys j < n of p[j] * v_j (kstride apart). */
-VM_INLINE void accumulate_pv(float *o, float c, const float *p, const float *v, size_t kstride,
-			     int n, int HS)
+/* o (HS) += sum over keys j < n of p[j] * v_j (kstride apart); n may be
+ * <= 0. */
+VM_INLINE void axpy_keys(float *o, const float *p, const float *v, size_t kstride, int n, int HS)
 {
 	int j = 0;
 
-#pragma omp simd
-	for (int i = 0; i < HS; i++)
-		o[i] *= c;
 	for (; j + 4 <= n; j += 4) {
 		const float *vs[4] = {v + j * kstride, v + (j + 1) * kstride, v + (j + 2) * kstride,
 				      v + (j + 3) * kstride};
@@ -234,12 +212,16 @@ VM_CLONES static void attn_tile(float *o, float *lse, const float *q, size_t qst
 		for (int r = 0; r < nr; r++) {
 			int vis = nk[r] - j0 < n ? nk[r] - j0 : n;
 
+			float *orow = o + r * qstride;
+
 			if (vis <= 0) /* no key of this block: corr is 1, or 0 on zeros */
 				continue;
+#pragma omp simd
+			for (int i = 0; i < HS; i++)
+				orow[i] *= corr[r];
 			for (int j = 0; j < vis; j++)
 				p[j] = s[j][r];
-			accumulate_pv(o + r * qstride, corr[r], p, v + j0 * kstride, kstride, vis,
-				      HS);
+			axpy_keys(orow, p, v + j0 * kstride, kstride, vis, HS);
 		}
 	}
 	for (int r = 0; r < nr; r++) {
@@ -285,75 +267,96 @@ struct attn_dims {
 	float scale;
 };
 
-/* A tile of ATT_QT consecutive query rows of one (b, h) for backward: row
- * pointers, D = rowsum(dout * out), lse and visible keys per row. Rows past
- * T repeat the first row with no visible key, so they contribute nothing. */
-struct qtile {
-	const float *q[ATT_QT], *g[ATT_QT];
-	float *dq[ATT_QT];
-	float D[ATT_QT], L[ATT_QT];
-	int nk[ATT_QT], maxnk;
+/* A tile of ATT_LANES consecutive query rows of one (b, h) for backward, one
+ * row per lane: row pointers, D = rowsum(dout * out), lse and visible keys
+ * per row. Lanes past T repeat the first row with no visible key, so they
+ * contribute nothing. */
+struct lane_tile {
+	const float *q[ATT_LANES], *g[ATT_LANES];
+	float *dq[ATT_LANES];
+	float D[ATT_LANES], L[ATT_LANES];
+	int nk[ATT_LANES], maxnk;
 };
 
-VM_INLINE void qtile_init(struct qtile *qt, float *dq, const float *dout, const float *q,
-		       const float *out, const float *lse, const struct attn_dims *d, int b, int h,
-		       int t0)
+VM_INLINE void lane_tile_init(struct lane_tile *lt, float *dq, const float *dout, const float *q,
+			      const float *out, const float *lse, const struct attn_dims *d,
+			      int b, int h, int t0)
 {
-	qt->maxnk = 0;
-	for (int r = 0; r < ATT_QT; r++) {
+	lt->maxnk = 0;
+	for (int r = 0; r < ATT_LANES; r++) {
 		int t = t0 + r < d->T ? t0 + r : t0;
 		size_t off = (((size_t)b * d->T + t) * d->NH + h) * d->HS;
 
-		qt->q[r] = q + off, qt->g[r] = dout + off;
-		qt->dq[r] = dq ? dq + off : NULL;
-		qt->D[r] = dotf(dout + off, out + off, d->HS);
-		qt->L[r] = lse[((size_t)b * d->NH + h) * d->T + t];
-		qt->nk[r] = t0 + r >= d->T ? 0 : d->causal ? t + 1 : d->T;
-		qt->maxnk = qt->nk[r] > qt->maxnk ? qt->nk[r] : qt->maxnk;
+		lt->q[r] = q + off, lt->g[r] = dout + off;
+		lt->dq[r] = dq ? dq + off : NULL;
+		lt->D[r] = dotf(dout + off, out + off, d->HS);
+		lt->L[r] = lse[((size_t)b * d->NH + h) * d->T + t];
+		lt->nk[r] = t0 + r >= d->T ? 0 : d->causal ? t + 1 : d->T;
+		lt->maxnk = lt->nk[r] > lt->maxnk ? lt->nk[r] : lt->maxnk;
 	}
 }
 
-/* For key j (rows kj of k, vj of v): p[r] = exp(s - lse) and
- * ds[r] = p * (dP - D) * scale for each row of the tile, 0 where the row
- * does not see key j. */
-VM_INLINE void qtile_coeffs(float *p, float *ds, const struct qtile *qt, const float *kj,
-			 const float *vj, int j, int HS, float scale)
+/* For keys j0 + j, j < n (rows of k and v, kstride apart, from key 0):
+ * p[j] = exp(s - lse) and ds[j] = p * (dP - D) * scale in each row's lane,
+ * 0 where the row does not see the key. */
+VM_INLINE void lane_coeffs(att_vec *p, att_vec *ds, const struct lane_tile *lt, const float *k,
+			   const float *v, size_t kstride, int j0, int n, int HS, float scale)
 {
-	float s[ATT_QT], dp[ATT_QT];
+	lane_scores(p, lt->q, k + j0 * kstride, kstride, n, HS, scale);
+	lane_scores(ds, lt->g, v + j0 * kstride, kstride, n, HS, 1.0f);
+	for (int j = 0; j < n; j++) {
+		float *pj = (float *)&p[j], *dj = (float *)&ds[j];
 
-	dot4(s, qt->q, kj, HS);
-	dot4(dp, qt->g, vj, HS);
-	for (int r = 0; r < ATT_QT; r++) {
-		int sees = j < qt->nk[r];
+#pragma omp simd
+		for (int r = 0; r < ATT_LANES; r++) {
+			int sees = j0 + j < lt->nk[r];
+			float e = vm_expf(pj[r] - lt->L[r]);
 
-		p[r] = sees ? vm_expf(s[r] * scale - qt->L[r]) : 0.0f;
-		ds[r] = sees ? p[r] * (dp[r] - qt->D[r]) * scale : 0.0f;
+			dj[r] = vm_select(sees, e * (dj[r] - lt->D[r]) * scale, 0.0f);
+			pj[r] = vm_select(sees, e, 0.0f);
+		}
 	}
+}
+
+/* y (n) += sum over the lanes r of c[r] * rows[r] (n) */
+VM_INLINE void axpy_lanes(float *y, const att_vec *c, const float *const *rows, int n)
+{
+	const float *cf = (const float *)c;
+
+	axpy4(y, cf, rows, n);
+	axpy4(y, cf + 4, rows + 4, n);
 }
 
 /* dk, dv rows [j0, j1) of kv head kvh, batch b: accumulates over every query
  * head of the group and every query tile that sees those keys. */
-VM_CLONES static void attn_dkdv_block(float *dk, float *dv, const float *dout, const float *q, const float *k,
-			    const float *v, const float *out, const float *lse,
-			    const struct attn_dims *d, int b, int kvh, int j0, int j1)
+VM_CLONES static void attn_dkdv_block(float *dk, float *dv, const float *dout, const float *q,
+				      const float *k, const float *v, const float *out,
+				      const float *lse, const struct attn_dims *d, int b, int kvh,
+				      int j0, int j1)
 {
 	int group = d->NH / d->NKV;
 	size_t kstride = (size_t)d->NKV * d->HS;
 	size_t kbase = (size_t)b * d->T * kstride + (size_t)kvh * d->HS;
-	struct qtile qt;
-	float p[ATT_QT], ds[ATT_QT];
+	struct lane_tile lt;
+	att_vec p[ATT_BLOCK], ds[ATT_BLOCK];
 
 	for (int h = kvh * group; h < (kvh + 1) * group; h++)
-		for (int t0 = d->causal ? j0 / ATT_QT * ATT_QT : 0; t0 < d->T; t0 += ATT_QT) {
-			qtile_init(&qt, NULL, dout, q, out, lse, d, b, h, t0);
-			for (int j = j0; j < j1 && j < qt.maxnk; j++) {
-				size_t kj = kbase + j * kstride;
+		for (int t0 = d->causal ? j0 / ATT_LANES * ATT_LANES : 0; t0 < d->T;
+		     t0 += ATT_LANES) {
+			lane_tile_init(&lt, NULL, dout, q, out, lse, d, b, h, t0);
+			int n = (j1 < lt.maxnk ? j1 : lt.maxnk) - j0;
 
-				qtile_coeffs(p, ds, &qt, k + kj, v + kj, j, d->HS, d->scale);
+			if (n <= 0)
+				continue;
+			lane_coeffs(p, ds, &lt, k + kbase, v + kbase, kstride, j0, n, d->HS,
+				    d->scale);
+			for (int j = 0; j < n; j++) {
+				size_t kj = kbase + (j0 + j) * kstride;
+
 				if (dv)
-					axpy4(dv + kj, p, qt.g, d->HS);
+					axpy_lanes(dv + kj, &p[j], lt.g, d->HS);
 				if (dk)
-					axpy4(dk + kj, ds, qt.q, d->HS);
+					axpy_lanes(dk + kj, &ds[j], lt.q, d->HS);
 			}
 		}
 }
@@ -361,23 +364,28 @@ VM_CLONES static void attn_dkdv_block(float *dk, float *dv, const float *dout, c
 /* dq of the query tile starting at row t0 of head h, batch b:
  * dq += scale * sum_j dS_j k_j over each row's visible keys. */
 VM_CLONES static void attn_dq_tile(float *dq, const float *dout, const float *q, const float *k,
-			 const float *v, const float *out, const float *lse,
-			 const struct attn_dims *d, int b, int h, int t0)
+				   const float *v, const float *out, const float *lse,
+				   const struct attn_dims *d, int b, int h, int t0)
 {
 	size_t kstride = (size_t)d->NKV * d->HS;
 	size_t kbase = (size_t)b * d->T * kstride + (size_t)(h / (d->NH / d->NKV)) * d->HS;
-	int nr = d->T - t0 < ATT_QT ? d->T - t0 : ATT_QT;
-	struct qtile qt;
-	float p[ATT_QT], ds[ATT_QT];
+	int nr = d->T - t0 < ATT_LANES ? d->T - t0 : ATT_LANES;
+	struct lane_tile lt;
+	att_vec p[ATT_BLOCK], ds[ATT_BLOCK];
+	float c[ATT_BLOCK];
 
-	qtile_init(&qt, dq, dout, q, out, lse, d, b, h, t0);
-	for (int j = 0; j < qt.maxnk; j++) {
-		size_t kj = kbase + j * kstride;
+	lane_tile_init(&lt, dq, dout, q, out, lse, d, b, h, t0);
+	for (int j0 = 0; j0 < lt.maxnk; j0 += ATT_BLOCK) {
+		int n = lt.maxnk - j0 < ATT_BLOCK ? lt.maxnk - j0 : ATT_BLOCK;
 
-		qtile_coeffs(p, ds, &qt, k + kj, v + kj, j, d->HS, d->scale);
-		for (int r = 0; r < nr; r++)
-			if (j < qt.nk[r])
-				axpby(qt.dq[r], 1.0f, ds[r], k + kj, d->HS);
+		lane_coeffs(p, ds, &lt, k + kbase, v + kbase, kstride, j0, n, d->HS, d->scale);
+		for (int r = 0; r < nr; r++) {
+			int vis = lt.nk[r] - j0 < n ? lt.nk[r] - j0 : n;
+
+			for (int j = 0; j < vis; j++)
+				c[j] = ds[j][r];
+			axpy_keys(lt.dq[r], c, k + kbase + j0 * kstride, kstride, vis, d->HS);
+		}
 	}
 }
 
@@ -402,11 +410,11 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
 		}
 	}
 	if (dq) {
-		int ntile = (T + ATT_QT - 1) / ATT_QT;
+		int ntile = (T + ATT_LANES - 1) / ATT_LANES;
 
 #pragma omp parallel for schedule(dynamic, 2) if (rows >= ATT_PAR_MIN)
 		for (long r = 0; r < (long)B * NH * ntile; r++)
 			attn_dq_tile(dq, dout, q, k, v, out, lse, &d, (int)(r / ntile / NH),
-				     (int)(r / ntile % NH), (int)(r % ntile) * ATT_QT);
+				     (int)(r / ntile % NH), (int)(r % ntile) * ATT_LANES);
 	}
 }
