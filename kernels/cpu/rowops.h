@@ -22,8 +22,9 @@ VM_INLINE float row_max(const float *x, int V)
 	return m;
 }
 
-/* sum over the row of exp(x - m), in double */
-VM_INLINE double row_expsum(const float *x, int V, float m)
+/* sum over the row of exp(x - m), in double; out (V), if not NULL, receives
+ * the terms (out may equal x) */
+VM_INLINE double row_expsum(float *out, const float *x, int V, float m)
 {
 	double s = 0.0;
 
@@ -31,12 +32,28 @@ VM_INLINE double row_expsum(const float *x, int V, float m)
 		int i1 = V - i0 < ROW_BLOCK ? V : i0 + ROW_BLOCK;
 		float b = 0.0f;
 
+		if (out) {
 #pragma omp simd reduction(+ : b)
-		for (int i = i0; i < i1; i++)
-			b += vm_expf(x[i] - m);
+			for (int i = i0; i < i1; i++) {
+				out[i] = vm_expf(x[i] - m);
+				b += out[i];
+			}
+		} else {
+#pragma omp simd reduction(+ : b)
+			for (int i = i0; i < i1; i++)
+				b += vm_expf(x[i] - m);
+		}
 		s += b;
 	}
 	return s;
+}
+
+/* x (V) *= c */
+VM_INLINE void row_scale(float *x, int V, float c)
+{
+#pragma omp simd
+	for (int i = 0; i < V; i++)
+		x[i] *= c;
 }
 
 #endif
