@@ -76,12 +76,16 @@ static int visible_keys(int b, int t, const int *key_len, int causal, int T, int
 
 typedef float att_vec __attribute__((vector_size(ATT_LANES * sizeof(float))));
 
-/* s[0..3] (lanes r) += dot(rt[.][r], key j) over n dimensions for four keys
- * x, x + xstride, ...: one load of rt feeds four accumulators. */
-VM_INLINE void lane_dot4(att_vec *s, const att_vec *rt, const float *x, size_t xstride, int n)
+/* s[0..7] (lanes r) += dot(rt[.][r], key j) over n dimensions for eight
+ * keys x, x + xstride, ...: one load of rt feeds eight independent
+ * accumulators, enough to hide the add latency. */
+VM_INLINE void lane_dot8(att_vec *s, const att_vec *rt, const float *x, size_t xstride, int n)
 {
 	const float *x0 = x, *x1 = x + xstride, *x2 = x + 2 * xstride, *x3 = x + 3 * xstride;
+	const float *x4 = x + 4 * xstride, *x5 = x + 5 * xstride, *x6 = x + 6 * xstride;
+	const float *x7 = x + 7 * xstride;
 	att_vec a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3];
+	att_vec a4 = s[4], a5 = s[5], a6 = s[6], a7 = s[7];
 
 	for (int i = 0; i < n; i++) {
 		att_vec r = rt[i];
@@ -90,8 +94,13 @@ VM_INLINE void lane_dot4(att_vec *s, const att_vec *rt, const float *x, size_t x
 		a1 += x1[i] * r;
 		a2 += x2[i] * r;
 		a3 += x3[i] * r;
+		a4 += x4[i] * r;
+		a5 += x5[i] * r;
+		a6 += x6[i] * r;
+		a7 += x7[i] * r;
 	}
 	s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3;
+	s[4] = a4, s[5] = a5, s[6] = a6, s[7] = a7;
 }
 
 /* s[j] (lanes r) = scale * dot(rows[r], key j) for keys j < n of x (xstride
@@ -111,8 +120,8 @@ VM_INLINE void lane_scores(att_vec *s, const float *const *rows, const float *x,
 				rt[i][r] = rows[r][i0 + i];
 		int j = 0;
 
-		for (; j + 4 <= n; j += 4) /* four keys: four independent sums */
-			lane_dot4(s + j, rt, x + j * xstride + i0, xstride, ni);
+		for (; j + 8 <= n; j += 8)
+			lane_dot8(s + j, rt, x + j * xstride + i0, xstride, ni);
 		for (; j < n; j++) {
 			const float *xj = x + j * xstride + i0;
 			att_vec acc = s[j];
