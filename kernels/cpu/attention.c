@@ -38,14 +38,6 @@ VM_INLINE float dotf(const float *a, const float *b, int n)
 	return s;
 }
 
-/* y (n) = y * a + p * x, the accumulator update of the online softmax */
-VM_INLINE void axpby(float *y, float a, float p, const float *x, int n)
-{
-#pragma omp simd
-	for (int i = 0; i < n; i++)
-		y[i] = y[i] * a + p * x[i];
-}
-
 /* y (n) += sum over r of c[r] * rows[r] (n) */
 VM_INLINE void axpy4(float *y, const float *c, const float *const *rows, int n)
 {
@@ -73,13 +65,19 @@ static int visible_keys(int b, int t, const int *key_len, int causal, int T, int
 #define ATT_LANES 8
 /* head dimensions transposed at a time for the lane layout */
 #define ATT_HSC 64
+/* output dimensions accumulated at a time (a stack array of this many
+ * vectors) */
+#define ATT_HS_MAX 256
 
 typedef float att_vec __attribute__((vector_size(ATT_LANES * sizeof(float))));
 
-/* s[0..7] (lanes r) += dot(rt[.][r], key j) over n dimensions for eight
- * keys x, x + xstride, ...: one load of rt feeds eight independent
- * accumulators, enough to hide the add latency. */
-VM_INLINE void lane_dot8(att_vec *s, const att_vec *rt, const float *x, size_t xstride, int n)
+/* s[0..7] (lanes r) += sum over i < n of x_k[i * xinc] * rt[i][r] for the
+ * eight vectors x_k = x + k * xstride: one load of rt feeds eight
+ * independent accumulators, enough to hide the add latency. Scores: x_k
+ * are keys (xinc 1); P.V: x_k are value columns (xstride 1, xinc the key
+ * stride) and rt the probabilities. */
+VM_INLINE void lane_dot8(att_vec *s, const att_vec *rt, const float *x, size_t xstride,
+			 size_t xinc, int n)
 {
 	const float *x0 = x, *x1 = x + xstride, *x2 = x + 2 * xstride, *x3 = x + 3 * xstride;
 	const float *x4 = x + 4 * xstride, *x5 = x + 5 * xstride, *x6 = x + 6 * xstride;
@@ -89,15 +87,16 @@ VM_INLINE void lane_dot8(att_vec *s, const att_vec *rt, const float *x, size_t x
 
 	for (int i = 0; i < n; i++) {
 		att_vec r = rt[i];
+		size_t e = i * xinc;
 
-		a0 += x0[i] * r;
-		a1 += x1[i] * r;
-		a2 += x2[i] * r;
-		a3 += x3[i] * r;
-		a4 += x4[i] * r;
-		a5 += x5[i] * r;
-		a6 += x6[i] * r;
-		a7 += x7[i] * r;
+		a0 += x0[e] * r;
+		a1 += x1[e] * r;
+		a2 += x2[e] * r;
+		a3 += x3[e] * r;
+		a4 += x4[e] * r;
+		a5 += x5[e] * r;
+		a6 += x6[e] * r;
+		a7 += x7[e] * r;
 	}
 	s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3;
 	s[4] = a4, s[5] = a5, s[6] = a6, s[7] = a7;
@@ -121,7 +120,7 @@ VM_INLINE void lane_scores(att_vec *s, const float *const *rows, const float *x,
 		int j = 0;
 
 		for (; j + 8 <= n; j += 8)
-			lane_dot8(s + j, rt, x + j * xstride + i0, xstride, ni);
+			lane_dot8(s + j, rt, x + j * xstride + i0, xstride, 1, ni);
 		for (; j < n; j++) {
 			const float *xj = x + j * xstride + i0;
 			att_vec acc = s[j];
@@ -172,44 +171,36 @@ VM_INLINE void lane_softmax(att_vec *s, att_vec *corr, struct lane_state *st, in
 	st->l = st->l * *corr + sum;
 }
 
-/* o (HS) += sum over keys j < n of p[j] * v_j (kstride apart); n may be
- * <= 0. */
-VM_INLINE void axpy_keys(float *o, const float *p, const float *v, size_t kstride, int n, int HS)
+/* acc[i] (lanes r) += sum over keys j < n of v_j[i] * p[j][r] for the nd
+ * value dimensions i (rows v_j kstride apart). */
+VM_INLINE void lane_pv(att_vec *acc, const att_vec *p, const float *v, size_t kstride, int n,
+		       int nd)
 {
-	int j = 0;
+	int i = 0;
 
-	for (; j + 4 <= n; j += 4) {
-		const float *vs[4] = {v + j * kstride, v + (j + 1) * kstride, v + (j + 2) * kstride,
-				      v + (j + 3) * kstride};
-
-		axpy4(o, p + j, vs, HS);
-	}
-	for (; j < n; j++)
-		axpby(o, 1.0f, p[j], v + j * kstride, HS);
+	for (; i + 8 <= nd; i += 8)
+		lane_dot8(acc + i, p, v + i, 1, kstride, n);
+	for (; i < nd; i++)
+		for (int j = 0; j < n; j++)
+			acc[i] += v[j * kstride + i] * p[j];
 }
 
-/* nr <= ATT_LANES consecutive query rows of one head: row r (q and o rows
- * qstride apart) sees keys [0, nk[r]) of k, v (kstride apart). Writes o
- * and, if lse is not NULL, lse[r] (-inf and o = 0 for a row that sees no
- * key). */
-VM_CLONES static void attn_tile(float *o, float *lse, const float *q, size_t qstride,
-				const float *k, const float *v, size_t kstride, const int *nk, int nr,
-				int HS, float scale)
+/* Output dimensions [d0, d0 + nd) of nr <= ATT_LANES consecutive query rows
+ * of one head: row r (q and o rows qstride apart) sees keys [0, nk[r]) of
+ * k, v (kstride apart). The accumulator acc (nd, lanes) is o transposed.
+ * Writes o and, if lse is not NULL, lse[r] (-inf and o = 0 for a row that
+ * sees no key). */
+VM_INLINE void attn_tile_dims(float *o, float *lse, const float *const *rows, size_t qstride,
+			      const float *k, const float *v, size_t kstride, const int *nk,
+			      int nr, int maxnk, int HS, int d0, int nd, float scale)
 {
-	att_vec s[ATT_BLOCK], corr;
-	float p[ATT_BLOCK];
+	att_vec s[ATT_BLOCK], acc[ATT_HS_MAX], corr;
 	struct lane_state st = {.l = {0}};
-	const float *rows[ATT_LANES];
-	int maxnk = 0;
 
-	for (int r = 0; r < ATT_LANES; r++) { /* a short tile repeats row 0, unused */
-		rows[r] = q + (r < nr ? r : 0) * qstride;
+	for (int r = 0; r < ATT_LANES; r++)
 		st.m[r] = -INFINITY;
-		maxnk = r < nr && nk[r] > maxnk ? nk[r] : maxnk;
-	}
-	for (int r = 0; r < nr; r++)
-		for (int i = 0; i < HS; i++)
-			o[r * qstride + i] = 0.0f;
+	for (int i = 0; i < nd; i++)
+		acc[i] = (att_vec){0};
 	for (int j0 = 0; j0 < maxnk; j0 += ATT_BLOCK) {
 		int n = maxnk - j0 < ATT_BLOCK ? maxnk - j0 : ATT_BLOCK;
 
@@ -218,29 +209,37 @@ VM_CLONES static void attn_tile(float *o, float *lse, const float *q, size_t qst
 			for (int r = 0; r < ATT_LANES; r++)
 				s[j][r] = r < nr && j0 + j < nk[r] ? s[j][r] : -INFINITY;
 		lane_softmax(s, &corr, &st, n);
-		for (int r = 0; r < nr; r++) {
-			int vis = nk[r] - j0 < n ? nk[r] - j0 : n;
-
-			float *orow = o + r * qstride;
-
-			if (vis <= 0) /* no key of this block: corr is 1, or 0 on zeros */
-				continue;
-#pragma omp simd
-			for (int i = 0; i < HS; i++)
-				orow[i] *= corr[r];
-			for (int j = 0; j < vis; j++)
-				p[j] = s[j][r];
-			axpy_keys(orow, p, v + j0 * kstride, kstride, vis, HS);
-		}
+		for (int i = 0; i < nd; i++)
+			acc[i] *= corr;
+		lane_pv(acc, s, v + j0 * kstride + d0, kstride, n, nd);
 	}
 	for (int r = 0; r < nr; r++) {
 		float inv = nk[r] > 0 ? 1.0f / st.l[r] : 0.0f;
 
-		for (int i = 0; i < HS; i++)
-			o[r * qstride + i] *= inv;
-		if (lse)
+		for (int i = 0; i < nd; i++)
+			o[r * qstride + d0 + i] = acc[i][r] * inv;
+		if (lse && d0 == 0)
 			lse[r] = nk[r] > 0 ? st.m[r] + logf(st.l[r]) : -INFINITY;
 	}
+}
+
+/* nr <= ATT_LANES consecutive query rows of one head (attn_tile_dims),
+ * ATT_HS_MAX output dimensions at a time: a head larger than that computes
+ * its scores once per slice. */
+VM_CLONES static void attn_tile(float *o, float *lse, const float *q, size_t qstride,
+				const float *k, const float *v, size_t kstride, const int *nk, int nr,
+				int HS, float scale)
+{
+	const float *rows[ATT_LANES];
+	int maxnk = 0;
+
+	for (int r = 0; r < ATT_LANES; r++) { /* a short tile repeats row 0, unused */
+		rows[r] = q + (r < nr ? r : 0) * qstride;
+		maxnk = r < nr && nk[r] > maxnk ? nk[r] : maxnk;
+	}
+	for (int d0 = 0; d0 < HS; d0 += ATT_HS_MAX)
+		attn_tile_dims(o, lse, rows, qstride, k, v, kstride, nk, nr, maxnk, HS, d0,
+			       HS - d0 < ATT_HS_MAX ? HS - d0 : ATT_HS_MAX, scale);
 }
 
 /* out, q (B,T,NH,HS); k, v (B,Tcap,NKV,HS) valid in [0,Tk); lse (B,NH,T) or
@@ -371,7 +370,8 @@ VM_CLONES static void attn_dkdv_block(float *dk, float *dv, const float *dout, c
 }
 
 /* dq of the query tile starting at row t0 of head h, batch b:
- * dq += scale * sum_j dS_j k_j over each row's visible keys. */
+ * dq += scale * sum_j dS_j k_j over each row's visible keys, accumulated
+ * transposed (dimensions, lanes) ATT_HS_MAX dimensions at a time. */
 VM_CLONES static void attn_dq_tile(float *dq, const float *dout, const float *q, const float *k,
 				   const float *v, const float *out, const float *lse,
 				   const struct attn_dims *d, int b, int h, int t0)
@@ -380,21 +380,24 @@ VM_CLONES static void attn_dq_tile(float *dq, const float *dout, const float *q,
 	size_t kbase = (size_t)b * d->T * kstride + (size_t)(h / (d->NH / d->NKV)) * d->HS;
 	int nr = d->T - t0 < ATT_LANES ? d->T - t0 : ATT_LANES;
 	struct lane_tile lt;
-	att_vec p[ATT_BLOCK], ds[ATT_BLOCK];
-	float c[ATT_BLOCK];
+	att_vec p[ATT_BLOCK], ds[ATT_BLOCK], acc[ATT_HS_MAX];
 
 	lane_tile_init(&lt, dq, dout, q, out, lse, d, b, h, t0);
-	for (int j0 = 0; j0 < lt.maxnk; j0 += ATT_BLOCK) {
-		int n = lt.maxnk - j0 < ATT_BLOCK ? lt.maxnk - j0 : ATT_BLOCK;
+	for (int d0 = 0; d0 < d->HS; d0 += ATT_HS_MAX) {
+		int nd = d->HS - d0 < ATT_HS_MAX ? d->HS - d0 : ATT_HS_MAX;
 
-		lane_coeffs(p, ds, &lt, k + kbase, v + kbase, kstride, j0, n, d->HS, d->scale);
-		for (int r = 0; r < nr; r++) {
-			int vis = lt.nk[r] - j0 < n ? lt.nk[r] - j0 : n;
+		for (int i = 0; i < nd; i++)
+			acc[i] = (att_vec){0};
+		for (int j0 = 0; j0 < lt.maxnk; j0 += ATT_BLOCK) {
+			int n = lt.maxnk - j0 < ATT_BLOCK ? lt.maxnk - j0 : ATT_BLOCK;
 
-			for (int j = 0; j < vis; j++)
-				c[j] = ds[j][r];
-			axpy_keys(lt.dq[r], c, k + kbase + j0 * kstride, kstride, vis, d->HS);
+			lane_coeffs(p, ds, &lt, k + kbase, v + kbase, kstride, j0, n, d->HS,
+				    d->scale);
+			lane_pv(acc, ds, k + kbase + j0 * kstride + d0, kstride, n, nd);
 		}
+		for (int r = 0; r < nr; r++)
+			for (int i = 0; i < nd; i++)
+				lt.dq[r][d0 + i] += acc[i][r];
 	}
 }
 
