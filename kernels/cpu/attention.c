@@ -22,6 +22,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 /* keys per block of the online softmax */
 #define ATT_BLOCK 64
@@ -76,8 +77,8 @@ typedef float att_vec __attribute__((vector_size(ATT_LANES * sizeof(float))));
  * independent accumulators, enough to hide the add latency. Scores: x_k
  * are keys (xinc 1); P.V: x_k are value columns (xstride 1, xinc the key
  * stride) and rt the probabilities. */
-VM_INLINE void lane_dot8(att_vec *s, const att_vec *rt, const float *x, size_t xstride,
-			 size_t xinc, int n)
+VM_INLINE void lane_dot8(att_vec *s, const att_vec *rt, const float *x, size_t xstride, size_t xinc,
+			 int n)
 {
 	const float *x0 = x, *x1 = x + xstride, *x2 = x + 2 * xstride, *x3 = x + 3 * xstride;
 	const float *x4 = x + 4 * xstride, *x5 = x + 5 * xstride, *x6 = x + 6 * xstride;
@@ -137,17 +138,18 @@ VM_INLINE void lane_scores(att_vec *s, const float *const *rows, const float *x,
 /* Online-softmax state of a tile, one lane per query row: running maximum
  * m, running sum l. */
 struct lane_state {
-	att_vec m, l;
+	float m[ATT_LANES];
+	att_vec l;
 };
 
 /* Folds a block of n scores s (n lanes-vectors, -inf where a row does not
  * see the key) into the state: s becomes the probabilities exp(s - m'),
- * corr receives exp(m - m') by which each row's accumulator is rescaled. A
- * row that has seen no key yet keeps m = -inf and gets zeros. */
+ * *corr receives exp(m - m'), by which each row's accumulator is rescaled.
+ * A row that has seen no key yet keeps m = -inf and gets zeros. */
 VM_INLINE void lane_softmax(att_vec *s, att_vec *corr, struct lane_state *st, int n)
 {
-	float *f = (float *)s, *c = (float *)corr, *m = (float *)&st->m;
-	float bm[ATT_LANES], base[ATT_LANES];
+	float *f = (float *)s, *m = st->m;
+	float bm[ATT_LANES], base[ATT_LANES], c[ATT_LANES];
 	att_vec sum = {0};
 
 	for (int r = 0; r < ATT_LANES; r++)
@@ -155,7 +157,8 @@ VM_INLINE void lane_softmax(att_vec *s, att_vec *corr, struct lane_state *st, in
 	for (int j = 0; j < n; j++)
 #pragma omp simd
 		for (int r = 0; r < ATT_LANES; r++)
-			bm[r] = vm_select(f[j * ATT_LANES + r] > bm[r], f[j * ATT_LANES + r], bm[r]);
+			bm[r] = vm_select(f[j * ATT_LANES + r] > bm[r], f[j * ATT_LANES + r],
+					  bm[r]);
 #pragma omp simd
 	for (int r = 0; r < ATT_LANES; r++) {
 		base[r] = vm_select(bm[r] == -INFINITY, 0.0f, bm[r]);
@@ -168,6 +171,7 @@ VM_INLINE void lane_softmax(att_vec *s, att_vec *corr, struct lane_state *st, in
 			f[j * ATT_LANES + r] = vm_expf(f[j * ATT_LANES + r] - base[r]);
 		sum += s[j];
 	}
+	memcpy(corr, c, sizeof(*corr));
 	st->l = st->l * *corr + sum;
 }
 
@@ -191,8 +195,8 @@ VM_INLINE void lane_pv(att_vec *acc, const att_vec *p, const float *v, size_t ks
  * Writes o and, if lse is not NULL, lse[r] (-inf and o = 0 for a row that
  * sees no key). */
 VM_INLINE void attn_tile_dims(float *o, float *lse, const float *const *rows, size_t qstride,
-			      const float *k, const float *v, size_t kstride, const int *nk,
-			      int nr, int maxnk, int HS, int d0, int nd, float scale)
+			      const float *k, const float *v, size_t kstride, const int *nk, int nr,
+			      int maxnk, int HS, int d0, int nd, float scale)
 {
 	att_vec s[ATT_BLOCK], acc[ATT_HS_MAX], corr;
 	struct lane_state st = {.l = {0}};
@@ -227,8 +231,8 @@ VM_INLINE void attn_tile_dims(float *o, float *lse, const float *const *rows, si
  * ATT_HS_MAX output dimensions at a time: a head larger than that computes
  * its scores once per slice. */
 VM_CLONES static void attn_tile(float *o, float *lse, const float *q, size_t qstride,
-				const float *k, const float *v, size_t kstride, const int *nk, int nr,
-				int HS, float scale)
+				const float *k, const float *v, size_t kstride, const int *nk,
+				int nr, int HS, float scale)
 {
 	const float *rows[ATT_LANES];
 	int maxnk = 0;
@@ -287,8 +291,8 @@ struct lane_tile {
 };
 
 VM_INLINE void lane_tile_init(struct lane_tile *lt, float *dq, const float *dout, const float *q,
-			      const float *out, const float *lse, const struct attn_dims *d,
-			      int b, int h, int t0)
+			      const float *out, const float *lse, const struct attn_dims *d, int b,
+			      int h, int t0)
 {
 	lt->maxnk = 0;
 	for (int r = 0; r < ATT_LANES; r++) {

@@ -67,7 +67,8 @@ VM_CLONES void cpu_gelu_forward(float *out, const float *inp, long N, enum llm_g
 }
 
 /* dinp (N) += gelu'(inp) * dout. */
-VM_CLONES void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, long N, enum llm_gelu kind)
+VM_CLONES void cpu_gelu_backward(float *dinp, const float *inp, const float *dout, long N,
+				 enum llm_gelu kind)
 {
 	if (kind == LLM_GELU_ERF) {
 #pragma omp parallel for simd if (N >= GELU_PAR_MIN)
