@@ -175,6 +175,19 @@ VM_INLINE void lane_softmax(att_vec *s, att_vec *corr, struct lane_state *st, in
 	st->l = st->l * *corr + sum;
 }
 
+/* Sets s[j] (lanes r) to -inf where key j0 + j is not below lim[r], the
+ * number of keys row r sees. */
+VM_INLINE void lane_mask(att_vec *s, const int *lim, int j0, int n)
+{
+	float *f = (float *)s;
+
+	for (int j = 0; j < n; j++)
+#pragma omp simd
+		for (int r = 0; r < ATT_LANES; r++)
+			f[j * ATT_LANES + r] =
+				vm_select(j0 + j < lim[r], f[j * ATT_LANES + r], -INFINITY);
+}
+
 /* acc[i] (lanes r) += sum over keys j < n of v_j[i] * p[j][r] for the nd
  * value dimensions i (rows v_j kstride apart). */
 VM_INLINE void lane_pv(att_vec *acc, const att_vec *p, const float *v, size_t kstride, int n,
@@ -200,18 +213,21 @@ VM_INLINE void attn_tile_dims(float *o, float *lse, const float *const *rows, si
 {
 	att_vec s[ATT_BLOCK], acc[ATT_HS_MAX], corr;
 	struct lane_state st = {.l = {0}};
+	int lim[ATT_LANES], minnk = maxnk;
 
-	for (int r = 0; r < ATT_LANES; r++)
+	for (int r = 0; r < ATT_LANES; r++) { /* spare lanes copy row 0 */
 		st.m[r] = -INFINITY;
+		lim[r] = nk[r < nr ? r : 0];
+		minnk = lim[r] < minnk ? lim[r] : minnk;
+	}
 	for (int i = 0; i < nd; i++)
 		acc[i] = (att_vec){0};
 	for (int j0 = 0; j0 < maxnk; j0 += ATT_BLOCK) {
 		int n = maxnk - j0 < ATT_BLOCK ? maxnk - j0 : ATT_BLOCK;
 
 		lane_scores(s, rows, k + j0 * kstride, kstride, n, HS, scale);
-		for (int j = 0; j < n; j++)
-			for (int r = 0; r < ATT_LANES; r++)
-				s[j][r] = r < nr && j0 + j < nk[r] ? s[j][r] : -INFINITY;
+		if (j0 + n > minnk)
+			lane_mask(s, lim, j0, n);
 		lane_softmax(s, &corr, &st, n);
 		for (int i = 0; i < nd; i++)
 			acc[i] *= corr;
