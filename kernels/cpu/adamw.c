@@ -7,6 +7,7 @@
  * OpenMP over elements. Design limit: one contiguous buffer per call; the
  * caller loops over parameter tensors. */
 #include "llmops_kernels.h"
+#include "vmath.h"
 
 #include <math.h>
 
@@ -14,8 +15,9 @@
 #define ADAM_PAR_MIN ((size_t)1 << 15)
 
 /* param, grad, m, v (n); t is the 1-based step. */
-void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
-		      float beta1, float beta2, float eps, float weight_decay, int t)
+VM_CLONES void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
+				float lr, float beta1, float beta2, float eps, float weight_decay,
+				int t)
 {
 	double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t);
 	float decay = (float)(1.0 - (double)lr * weight_decay);

@@ -2,8 +2,9 @@
  *
  * Numerically stable: the loss is m + log(sum exp(x - m)) - x[target] with m
  * the row maximum, the sum taken in double. Rows are independent and split
- * over threads; the design limit is three passes over a row (max, sum,
- * gradient), fine while a row fits in cache. */
+ * over threads; the design limit is three passes over a row (max, exp-sum
+ * writing the exps into the gradient, scale), fine while a row fits in
+ * cache. */
 #include "llmops_kernels.h"
 #include "rowops.h"
 
@@ -16,21 +17,17 @@
 /* One row: returns the loss logsumexp(x) - x[target]; writes
  * (softmax(x) - onehot(target)) * dloss into d if d is not NULL (d may
  * equal x: x[target] is read before anything is written). */
-static float ce_row(float *d, const float *x, int target, int V, float dloss)
+VM_CLONES static float ce_row(float *d, const float *x, int target, int V, float dloss)
 {
 	float m = row_max(x, V);
-	double sum = row_expsum(x, V, m);
 	float xt = x[target];
-	float loss = (float)(m + log(sum) - xt);
+	double sum = row_expsum(d, x, V, m);
 
 	if (d) {
-		float scale = (float)(dloss / sum);
-
-		for (int i = 0; i < V; i++)
-			d[i] = expf(x[i] - m) * scale;
+		row_scale(d, V, (float)(dloss / sum));
 		d[target] -= dloss;
 	}
-	return loss;
+	return (float)(m + log(sum) - xt);
 }
 
 /* losses (N), dlogits (N,V) or NULL, from logits (N,V) and targets (N).

@@ -156,12 +156,10 @@ static void pack_a(float *dst, const struct gemm_args *g, int i0, int mc, int p0
 		int mm = imin(mr, mc - ir);
 
 		if (g->ta && mm == 6 && mr == 6) {
-			for (int k = 0; k < kc; k++) {
-				const float *src = g->A + (long)(p0 + k) * g->lda + i0 + ir;
-
-				for (int i = 0; i < 6; i++)
-					dst[k * 6 + i] = src[i];
-			}
+			/* one 24-byte copy per k: two moves instead of six */
+			for (int k = 0; k < kc; k++)
+				memcpy(dst + k * 6, g->A + (long)(p0 + k) * g->lda + i0 + ir,
+				       6 * sizeof(*dst));
 			continue;
 		}
 		if (g->ta) {

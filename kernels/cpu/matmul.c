@@ -28,6 +28,7 @@ void cpu_matmul_forward(float *out, const float *inp, const float *weight, const
 	for (int bt = 0; bt < BT; bt++) {
 		float *row = out + (size_t)bt * OC;
 
+#pragma omp simd
 		for (int o = 0; o < OC; o++)
 			row[o] += bias[o];
 	}

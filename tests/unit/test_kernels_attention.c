@@ -287,6 +287,23 @@ static void test_attention_backward_skips_null_grads(void **state)
 	check_backward(&a, 25, 0, 1);
 }
 
+/* head sizes past the kernels' internal slices (64 dimensions transposed at
+ * a time, 256 accumulated at a time) and not a multiple of the vector width */
+static void test_attention_matches_naive_with_wide_heads(void **state)
+{
+	struct att mid = {1, 21, 21, 21, 2, 1, 68, 1, NULL};
+	struct att wide = {1, 21, 21, 21, 2, 1, 300, 1, NULL};
+	struct att wide_full = {1, 13, 13, 13, 1, 1, 300, 0, NULL};
+
+	(void)state;
+	check_forward(&mid, 41);
+	check_forward(&wide, 42);
+	check_forward(&wide_full, 43);
+	check_backward(&mid, 44, 1, 1);
+	check_backward(&wide, 45, 1, 1);
+	check_backward(&wide_full, 46, 1, 1);
+}
+
 /* The reference backward itself, against central differences of
  * sum(ref_forward(q) * dout) with respect to q (k and v enter the same code
  * path in ref_backward through the same p and dp). */
@@ -332,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_attention_query_with_no_key_gets_zero),
 		cmocka_unit_test(test_attention_backward_matches_naive_with_gqa),
 		cmocka_unit_test(test_attention_backward_skips_null_grads),
+		cmocka_unit_test(test_attention_matches_naive_with_wide_heads),
 		cmocka_unit_test(test_attention_reference_gradient_matches_finite_differences),
 	};
 
