@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import config
 
 from operator_process import Operator
 

@@ -11,7 +11,6 @@ fine for these tests. A `helm upgrade` must update the CRDs, and
 `helm uninstall` must keep them."""
 
 import json
-import os
 import subprocess
 import time
 import uuid

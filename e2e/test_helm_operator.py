@@ -3,7 +3,6 @@ with in-cluster configuration from its service-account token, and that Pod
 reconciles resources: the whole path a platform team takes, with only the
 kubelet replaced by the test node."""
 
-import time
 
 import pytest
 from kubernetes import client
