@@ -816,6 +816,8 @@ static void report_progress(struct ft_run *r, bool force)
 	if (p)
 		agent_status_set(r->status, "progress", p);
 	json_decref(p);
+	if (r->step == r->step0 + 1) /* shown at once: the run has started training */
+		agent_status_flush(r->status);
 }
 
 /* status.checkpoints and status.latestCheckpoint from what is on disk. */
