@@ -217,13 +217,16 @@ bench: bench-kube bench-operator bench-cpu bench-gemm ## every benchmark that ru
 bench-kube: deps build/bench/bench_kube ## Kubernetes runtime: memory, watch latency, reconcile rate
 	@bench/run-kube.sh
 
-bench-cpu: deps build/bench/bench_cpu ## CPU runtime against PyTorch: training, decoding, embeddings
-	@scripts/deps.sh golden
-	@build/golden-venv/bin/python bench/run_cpu.py
+# pairs of runs per case for bench-cpu and bench-finetune (medians printed)
+REPEAT ?= 1
 
-bench-finetune: deps build/bench/bench_cpu ## fine-tuning steps, full and LoRA, against transformers + peft
+bench-cpu: deps build/bench/bench_cpu ## CPU runtime against PyTorch: training, decoding, embeddings (REPEAT=N pairs)
 	@scripts/deps.sh golden
-	@build/golden-venv/bin/python bench/run_cpu.py gpt2_train gpt2_lora_train
+	@build/golden-venv/bin/python bench/run_cpu.py --repeat $(REPEAT)
+
+bench-finetune: deps build/bench/bench_cpu ## fine-tuning steps, full and LoRA, against transformers + peft (REPEAT=N)
+	@scripts/deps.sh golden
+	@build/golden-venv/bin/python bench/run_cpu.py --repeat $(REPEAT) gpt2_train gpt2_lora_train
 
 # Asked for explicitly, so no GPU is an error, not a skip.
 bench-cuda: deps ## CUDA kernels against the device's peaks, GPU models against PyTorch (needs an NVIDIA GPU)
