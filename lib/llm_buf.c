@@ -2,6 +2,7 @@
  * amortised O(1); the cap bounds both len and the allocation. */
 #include "llm_buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -105,4 +106,31 @@ void llm_buf_free(llm_buf *b)
 {
 	free(b->data);
 	llm_buf_init(b, b->max);
+}
+
+llm_err llm_buf_read_file(llm_buf *buf, const char *path)
+{
+	char chunk[16384];
+	llm_err rc = LLM_OK;
+	FILE *f;
+	size_t n;
+	int err;
+
+	f = fopen(path, "rb");
+	if (!f) {
+		err = errno;
+		return llm_fail(err == ENOENT ? LLM_ENOTFOUND : LLM_EIO, "%s: %s", path,
+				strerror(err));
+	}
+	while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		rc = llm_buf_append(buf, chunk, n);
+	if (rc == LLM_ETOOLARGE)
+		rc = llm_fail(rc,
+			      "%s: file is larger than the limit of %zu "
+			      "bytes",
+			      path, buf->max);
+	else if (!rc && ferror(f))
+		rc = llm_fail(LLM_EIO, "%s: %s", path, strerror(errno));
+	fclose(f);
+	return rc;
 }

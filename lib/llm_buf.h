@@ -34,6 +34,11 @@ llm_err llm_buf_printf(llm_buf *b, const char *fmt, ...) __attribute__((format(p
 /* The content as a C string; "" for a buffer never appended to. */
 const char *llm_buf_str(const llm_buf *b);
 
+/* Appends the whole file at path to b, whose max is the size limit.
+ * LLM_ENOTFOUND when it does not exist, LLM_EIO, LLM_ETOOLARGE ("<path>:
+ * file is larger than the limit of N bytes"), LLM_ENOMEM; details name path. */
+llm_err llm_buf_read_file(llm_buf *b, const char *path);
+
 /* Empties the buffer, keeping its allocation and cap. */
 void llm_buf_reset(llm_buf *b);
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm_buf.h"
+
 llm_err llm_json_parse(const char *text, size_t len, size_t max, const char *name, json_t **out)
 {
 	json_error_t jerr;
@@ -239,4 +241,18 @@ const char *llm_json_str_or(const json_t *root, const char *path, const char *de
 	if (llm_json_get(root, path, &v) || !json_is_string(v))
 		return def;
 	return json_string_value(v);
+}
+
+llm_err llm_json_load_file(const char *path, size_t max, json_t **out)
+{
+	llm_buf buf;
+	llm_err err;
+
+	*out = NULL;
+	llm_buf_init(&buf, max);
+	err = llm_buf_read_file(&buf, path);
+	if (!err)
+		err = llm_json_parse(llm_buf_str(&buf), buf.len, max, path, out);
+	llm_buf_free(&buf);
+	return err;
 }

@@ -25,6 +25,10 @@
  * On success *out holds a new reference. */
 llm_err llm_json_parse(const char *text, size_t len, size_t max, const char *name, json_t **out);
 
+/* Reads and parses the JSON file at path, at most max bytes; errors as
+ * llm_buf_read_file() and llm_json_parse(), named by path. */
+llm_err llm_json_load_file(const char *path, size_t max, json_t **out);
+
 /* The value at path (borrowed), any type. */
 llm_err llm_json_get(const json_t *root, const char *path, json_t **out);
 

@@ -914,34 +914,6 @@ llm_err llm_yaml_parse_one(const char *text, size_t len, const char *name, json_
 	return rc;
 }
 
-/* Appends the whole file at path to buf, whose cap is the size limit. */
-static llm_err read_file(const char *path, llm_buf *buf)
-{
-	char chunk[16384];
-	llm_err rc = LLM_OK;
-	FILE *f;
-	size_t n;
-	int err;
-
-	f = fopen(path, "rb");
-	if (!f) {
-		err = errno;
-		return llm_fail(err == ENOENT ? LLM_ENOTFOUND : LLM_EIO, "%s: %s", path,
-				strerror(err));
-	}
-	while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		rc = llm_buf_append(buf, chunk, n);
-	if (rc == LLM_ETOOLARGE)
-		rc = llm_fail(rc,
-			      "%s: file is larger than the limit of %zu "
-			      "bytes",
-			      path, buf->max);
-	else if (!rc && ferror(f))
-		rc = llm_fail(LLM_EIO, "%s: %s", path, strerror(errno));
-	fclose(f);
-	return rc;
-}
-
 llm_err llm_yaml_load_file(const char *path, size_t max, json_t **docs_out)
 {
 	llm_buf buf;
@@ -949,7 +921,7 @@ llm_err llm_yaml_load_file(const char *path, size_t max, json_t **docs_out)
 
 	*docs_out = NULL;
 	llm_buf_init(&buf, max);
-	rc = read_file(path, &buf);
+	rc = llm_buf_read_file(&buf, path);
 	if (!rc)
 		rc = llm_yaml_parse_all(llm_buf_str(&buf), buf.len, path, docs_out);
 	llm_buf_free(&buf);

@@ -90,32 +90,19 @@ static llm_err join_path(char *buf, const char *dir, const char *name)
 	return LLM_OK;
 }
 
-/* Parses the JSON file at path (at most JSON_MAX bytes) into *out.
- * LLM_ENOTFOUND when the file does not exist. */
-static llm_err read_json(const char *path, json_t **out)
+/* dir/name parsed into *root (path, PATH_CAP, receives the file's path), or
+ * *root NULL when there is no such file. */
+static llm_err read_optional_json(const char *dir, const char *name, char *path, json_t **root)
 {
-	char chunk[4096];
-	llm_buf buf;
-	llm_err err = LLM_OK;
-	size_t n;
-	FILE *fp = fopen(path, "rb");
+	llm_err err = join_path(path, dir, name);
 
-	if (!fp)
-		return llm_fail(errno == ENOENT ? LLM_ENOTFOUND : LLM_EIO, "%s: %s", path,
-				strerror(errno));
-	llm_buf_init(&buf, JSON_MAX);
-	while (!err && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		err = llm_buf_append(&buf, chunk, n);
-	if (!err && ferror(fp))
-		err = llm_fail(LLM_EIO, "%s: read error", path);
-	else if (err == LLM_ETOOLARGE)
-		err = llm_fail(err, "%s: larger than %zu bytes", path, JSON_MAX);
-	else if (err)
-		err = llm_fail(err, "%s: out of memory", path);
-	fclose(fp);
+	*root = NULL;
 	if (!err)
-		err = llm_json_parse(llm_buf_str(&buf), buf.len, JSON_MAX, path, out);
-	llm_buf_free(&buf);
+		err = llm_json_load_file(path, JSON_MAX, root);
+	if (err == LLM_ENOTFOUND) {
+		llm_clear_error();
+		return LLM_OK;
+	}
 	return err;
 }
 
@@ -219,7 +206,8 @@ static llm_err load_config(const char *dir, struct bert_config *c)
 	json_t *root;
 	llm_err err;
 
-	if ((err = join_path(path, dir, "config.json")) || (err = read_json(path, &root)))
+	if ((err = join_path(path, dir, "config.json")) ||
+	    (err = llm_json_load_file(path, JSON_MAX, &root)))
 		return err;
 	err = parse_config(root, path, c);
 	json_decref(root);
@@ -289,7 +277,7 @@ static llm_err load_pooling(const char *dir, const char *sub, int *dim)
 	llm_err err;
 
 	if ((err = join_path(pdir, dir, sub)) || (err = join_path(path, pdir, "config.json")) ||
-	    (err = read_json(path, &root)))
+	    (err = llm_json_load_file(path, JSON_MAX, &root)))
 		return err;
 	err = parse_pooling(root, path, dim);
 	json_decref(root);
@@ -343,14 +331,7 @@ static llm_err load_modules(llm_embedder *e, const char *dir, char *model_dir)
 
 	snprintf(model_dir, PATH_CAP, "%s", dir);
 	e->normalize = true;
-	if ((err = join_path(path, dir, "modules.json")))
-		return err;
-	err = read_json(path, &root);
-	if (err == LLM_ENOTFOUND) {
-		llm_clear_error();
-		return LLM_OK;
-	}
-	if (err)
+	if ((err = read_optional_json(dir, "modules.json", path, &root)) || !root)
 		return err;
 	if (!json_is_array(root)) {
 		json_decref(root);
@@ -376,14 +357,7 @@ static llm_err load_st_config(const char *dir, int *max_seq_length)
 	llm_err err;
 
 	*max_seq_length = 0;
-	if ((err = join_path(path, dir, "sentence_bert_config.json")))
-		return err;
-	err = read_json(path, &root);
-	if (err == LLM_ENOTFOUND) {
-		llm_clear_error();
-		return LLM_OK;
-	}
-	if (err)
+	if ((err = read_optional_json(dir, "sentence_bert_config.json", path, &root)) || !root)
 		return err;
 	err = cfg_int(root, path, "max_seq_length", 1, MAX_POSITIONS, max_seq_length);
 	json_decref(root);

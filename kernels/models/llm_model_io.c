@@ -24,33 +24,16 @@
 
 /* ---- small file helpers ---- */
 
+/* A JSON object file (config.json, adapter_config.json, the shard index). */
 static llm_err read_json_file(const char *path, json_t **out)
 {
-	FILE *fp = fopen(path, "rb");
-	char *buf;
-	size_t n;
-	llm_err err;
+	llm_err err = llm_json_load_file(path, CONFIG_MAX, out);
 
-	*out = NULL;
-	if (!fp)
-		return llm_fail(errno == ENOENT ? LLM_ENOTFOUND : LLM_EIO, "%s: %s", path,
-				strerror(errno));
-	buf = malloc(CONFIG_MAX + 1);
-	if (!buf) {
-		fclose(fp);
-		return llm_fail(LLM_ENOMEM, "%s: out of memory", path);
-	}
-	n = fread(buf, 1, CONFIG_MAX + 1, fp);
-	err = ferror(fp) ? llm_fail(LLM_EIO, "%s: read failed", path) : LLM_OK;
-	fclose(fp);
-	if (!err)
-		err = llm_json_parse(buf, n, CONFIG_MAX, path, out);
 	if (!err && !json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
 		err = llm_fail(LLM_EPARSE, "%s: not a JSON object", path);
 	}
-	free(buf);
 	return err;
 }
 

@@ -5,9 +5,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "llm_json.h"
+#include "tmpdir.h"
 
 static const char *pod = "{\"metadata\":{\"name\":\"web\",\"generation\":3,"
 			 "\"labels\":{\"app.kubernetes.io/name\":\"llmops\"}},"
@@ -188,6 +190,29 @@ static void test_json_str_or_falls_back(void **state)
 	assert_string_equal(llm_json_str_or(*state, "spec.replicas", "x"), "x");
 }
 
+static void test_json_load_file_reads_caps_and_names_the_file(void **state)
+{
+	char path[128];
+	json_t *doc;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/config.json", tmpdir);
+	assert_int_equal(llm_json_load_file(path, 1024, &doc), LLM_ENOTFOUND);
+	assert_null(doc);
+	assert_non_null(strstr(llm_last_error(), path));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"n_layer\": 2}", f);
+	fclose(f);
+	assert_int_equal(llm_json_load_file(path, 1024, &doc), LLM_OK);
+	assert_int_equal(json_integer_value(json_object_get(doc, "n_layer")), 2);
+	json_decref(doc);
+	assert_int_equal(llm_json_load_file(path, 4, &doc), LLM_ETOOLARGE);
+	assert_null(doc);
+	assert_non_null(strstr(llm_last_error(), path));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +222,8 @@ int main(void)
 		cmocka_unit_test(test_json_input_over_cap_is_too_large),
 		cmocka_unit_test(test_json_embedded_nul_is_rejected),
 		cmocka_unit_test(test_json_null_document_is_invalid),
+		cmocka_unit_test_setup_teardown(test_json_load_file_reads_caps_and_names_the_file,
+						make_tmpdir, remove_tmpdir),
 		cmocka_unit_test_setup_teardown(test_json_typed_getters_read_nested_paths,
 						parse_pod, free_pod),
 		cmocka_unit_test_setup_teardown(test_json_quoted_keys_may_contain_dots, parse_pod,
