@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "llm_err.h"
+#include "llmops_model.h"
 
 /* Seconds on the monotonic clock. */
 static inline double bench_now_s(void)
@@ -24,6 +25,40 @@ static inline void bench_check(const char *prog, llm_err err, const char *what)
 		return;
 	fprintf(stderr, "%s: %s: %s: %s\n", prog, what, llm_errname(err), llm_last_error());
 	exit(1);
+}
+
+/* tokens/s of steps AdamW training steps of m on one fixed batch (B,T) of
+ * pseudo-random ids that are also its labels, after a warm-up step.
+ * after_step (NULL: none) runs after every step; *last_loss (may be NULL)
+ * receives the last step's loss. */
+static inline double bench_train(const char *prog, llm_model *m, int B, int T, int steps,
+				 const struct llm_adamw *opt, void (*after_step)(void),
+				 float *last_loss)
+{
+	unsigned vocab = (unsigned)llm_model_get_config(m)->vocab_size;
+	int *tokens = (int *)malloc(sizeof(int) * (size_t)B * (size_t)T);
+	double t0 = 0.0, tps;
+	float loss = 0.0f;
+
+	if (!tokens)
+		bench_check(prog, LLM_ENOMEM, "tokens");
+	for (int i = 0; i < B * T; i++)
+		tokens[i] = (int)(((unsigned)i * 2654435761u) % vocab);
+	for (int s = 0; s <= steps; s++) {
+		if (s == 1)
+			t0 = bench_now_s(); /* step 0 is the warm-up */
+		bench_check(prog, llm_model_zero_grad(m), "zero_grad");
+		bench_check(prog, llm_model_forward(m, tokens, tokens, B, T, &loss), "forward");
+		bench_check(prog, llm_model_backward(m), "backward");
+		bench_check(prog, llm_model_step(m, opt, NULL), "step");
+		if (after_step)
+			after_step();
+	}
+	tps = (double)B * T * steps / (bench_now_s() - t0);
+	free(tokens);
+	if (last_loss)
+		*last_loss = loss;
+	return tps;
 }
 
 #endif

@@ -45,10 +45,8 @@ static double gpt2_steps(bool lora)
 	struct llm_adamw opt = {
 		.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f};
 	struct llm_lora_config lc = {.r = 8, .alpha = 16.0f, .n_targets = 1, .targets = {"c_attn"}};
-	static int tokens[GPT2_B * GPT2_T];
 	llm_model *m;
-	double t0 = 0.0;
-	float loss;
+	double tps;
 
 	llm_model_config_default(&c, LLM_ARCH_GPT2);
 	c.n_layer = 6;
@@ -58,18 +56,9 @@ static double gpt2_steps(bool lora)
 	check(llm_model_new(&c, GPT2_B, GPT2_T, 0, 0, &m), "gpt2 new");
 	if (lora)
 		check(llm_model_lora_add(m, &lc), "lora add");
-	for (int i = 0; i < GPT2_B * GPT2_T; i++)
-		tokens[i] = (int)((i * 2654435761u) % (unsigned)c.vocab_size);
-	for (int s = 0; s <= GPT2_STEPS; s++) {
-		if (s == 1)
-			t0 = bench_now_s(); /* step 0 is the warm-up */
-		check(llm_model_zero_grad(m), "zero_grad");
-		check(llm_model_forward(m, tokens, tokens, GPT2_B, GPT2_T, &loss), "forward");
-		check(llm_model_backward(m), "backward");
-		check(llm_model_step(m, &opt, NULL), "step");
-	}
+	tps = bench_train("bench_cpu", m, GPT2_B, GPT2_T, GPT2_STEPS, &opt, NULL, NULL);
 	llm_model_destroy(m);
-	return (double)GPT2_B * GPT2_T * GPT2_STEPS / (bench_now_s() - t0);
+	return tps;
 }
 
 static double gpt2_train(const char **unit)

@@ -129,34 +129,20 @@ static struct result gpt2_train(void)
 {
 	struct llm_model_config c;
 	struct llm_adamw opt = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.0f, 0};
-	int B = opt_batch, *tokens = (int *)malloc(sizeof(int) * (size_t)B * GPT2_T);
+	int B = opt_batch;
 	llm_model *m;
-	double t0 = 0.0, tps, flops_per_token;
+	double tps, flops_per_token;
 	float loss;
 
-	if (!tokens)
-		check(LLM_ENOMEM, "tokens");
 	llm_model_config_default(&c, LLM_ARCH_GPT2);
 	check(llm_model_new(&c, B, GPT2_T, LLM_MODEL_CUDA, 0, &m), "gpt2 new");
 	sample_memory();
-	for (int i = 0; i < B * GPT2_T; i++)
-		tokens[i] = (int)((i * 2654435761u) % (unsigned)c.vocab_size);
-	for (int s = 0; s <= opt_steps; s++) {
-		if (s == 1)
-			t0 = bench_now_s(); /* step 0 is the warm-up */
-		check(llm_model_zero_grad(m), "zero_grad");
-		check(llm_model_forward(m, tokens, tokens, B, GPT2_T, &loss), "forward");
-		check(llm_model_backward(m), "backward");
-		check(llm_model_step(m, &opt, NULL), "step");
-		sample_memory();
-	}
-	tps = (double)B * GPT2_T * opt_steps / (bench_now_s() - t0);
+	tps = bench_train("bench_cuda_model", m, B, GPT2_T, opt_steps, &opt, sample_memory, &loss);
 	flops_per_token = 6.0 * (double)llm_model_num_params(m) +
 			  12.0 * c.n_layer * c.d_model * (double)GPT2_T;
 	fprintf(stderr, "gpt2_train: B %d, T %d, %d steps, last loss %.4f\n", B, GPT2_T, opt_steps,
 		(double)loss);
 	llm_model_destroy(m);
-	free(tokens);
 	return {tps, "tokens/s", "mfu", flops_per_token * tps / device_peak.flops};
 }
 
