@@ -128,6 +128,13 @@ $(CUDA_TESTS): build/tests/cuda/%: tests/cuda/%.cu tests/cuda/harness.h $(CUDA_O
 # The CUDA model tests share their checks with the CPU golden tests.
 build/tests/cuda/test_cuda_models: tests/unit/model_golden.h
 
+# The agent with the CUDA objects linked in: it trains on the GPU when CUDA
+# works where it runs, else on the CPU (LLMOPS_BACKEND, docs/finetune.md).
+CUDA_AGENT := build/cuda-bin/llmops-agent
+$(CUDA_AGENT): build/obj/agent/main.o $(CUDA_OBJ) build/libllmops.a
+	@mkdir -p $(@D)
+	$(CUDA_LINK)
+
 # --- checks and tests ----------------------------------------------------------
 
 STYLE_SRC = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.cu' 2>/dev/null)
@@ -154,9 +161,9 @@ test-unit: $(UNIT_TESTS) ## C unit tests under ASan and UBSan
 test-lua: ## Argo CD health checks (Lua) against their fixtures
 	@tests/lua/run_health_tests.sh
 
-test-cuda-compile: ## compile and link every .cu, tests and benchmarks (needs nvcc; does not run)
+test-cuda-compile: ## compile and link every .cu, tests, benchmarks, the CUDA agent (needs nvcc; does not run)
 	@if [ -z "$(NVCC)" ]; then echo "CUDA: skipped compile check (no nvcc)"; \
-	else $(MAKE) --no-print-directory $(CUDA_TESTS) $(BENCH_CUDA) && \
+	else $(MAKE) --no-print-directory $(CUDA_TESTS) $(BENCH_CUDA) $(CUDA_AGENT) && \
 		echo "CUDA: all .cu compiled and linked"; fi
 
 test-integration: all $(INTEGRATION_TESTS) $(VALGRIND_TESTS) ## tests against a local control plane (started and stopped here)
@@ -267,7 +274,7 @@ stop: ## stop what `make run` started
 	@scripts/run.sh stop
 
 clean: ## remove build outputs (not the cache of installed tools)
-	rm -rf bin build/obj build/san build/plain build/bench build/cuda-obj build/cuda-bundle build/tests build/*.a \
+	rm -rf bin build/obj build/san build/plain build/bench build/cuda-obj build/cuda-bin build/cuda-bundle build/tests build/*.a \
 		build/version.txt
 
 -include $(CORE_OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) build/obj/operator/main.d \

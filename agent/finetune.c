@@ -6,7 +6,8 @@
  * every rank holds the same weights. Rank 0 writes checkpoints, the output
  * and the status. A restarted run resumes from the newest valid checkpoint
  * and continues exactly where it stopped. docs/finetune.md describes the
- * behaviour; design limit: the CPU backend, one model replica per rank. */
+ * behaviour; design limit: one model replica, on the CPU or one GPU, per
+ * rank. */
 #include "finetune.h"
 
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include "llmops_collectives.h"
 #include "llmops_kernels.h"
 #include "llmops_model.h"
+#include "replica.h"
 #include "schedule.h"
 #include "status.h"
 #include "uri.h"
@@ -79,13 +81,13 @@ struct ft_run {
 	struct llm_coll *coll;
 	int rank, world, accum;
 	ds_cursor *cur;
-	struct llm_model_state st;
-	float *acc;	   /* st.n gradients, the loss, the stop flag: summed across ranks */
-	size_t *idx;	   /* this rank's sequence indices of one step */
-	size_t *counts;	   /* loss tokens of each micro batch of the step */
-	int *ids, *labels; /* accum micro batches (mbs, seq) */
-	float *ce;	   /* evaluation: losses (mbs * seq) */
-	int *targets;	   /* evaluation: shifted labels (mbs * seq) */
+	unsigned model_flags; /* the backend: 0 (CPU), LLM_MODEL_CUDA or LLM_MODEL_STAGED */
+	struct replica rp;    /* the trainable state and its moves across ranks */
+	size_t *idx;	      /* this rank's sequence indices of one step */
+	size_t *counts;	      /* loss tokens of each micro batch of the step */
+	int *ids, *labels;    /* accum micro batches (mbs, seq) */
+	float *ce;	      /* evaluation: losses (mbs * seq) */
+	int *targets;	      /* evaluation: shifted labels (mbs * seq) */
 	long long step, total, spe;
 	char ckroot[PATH_CAP], ckuri[PATH_CAP];
 	double eval_loss, last_loss, loss_sum;
@@ -369,7 +371,7 @@ static void default_targets(enum llm_arch arch, struct llm_lora_config *c)
 static llm_err load_model(struct ft_run *r, const char *dir)
 {
 	const struct llm_model_config *c;
-	llm_err rc = llm_model_load(dir, (int)r->sp.mbs, (int)r->sp.seq, 0, &r->m);
+	llm_err rc = llm_model_load(dir, (int)r->sp.mbs, (int)r->sp.seq, r->model_flags, &r->m);
 
 	if (rc)
 		return llm_wrap(rc, "spec.baseModel %s (sequenceLength %lld, microBatchSize %lld)",
@@ -429,8 +431,7 @@ static llm_err plan(struct ft_run *r)
 	r->labels = calloc(n * (size_t)r->sp.seq, sizeof(int));
 	r->ce = calloc((size_t)(r->sp.mbs * r->sp.seq), sizeof(float));
 	r->targets = calloc((size_t)(r->sp.mbs * r->sp.seq), sizeof(int));
-	r->acc = calloc(r->st.n + 2, sizeof(float));
-	if (!r->idx || !r->counts || !r->ids || !r->labels || !r->ce || !r->targets || !r->acc)
+	if (!r->idx || !r->counts || !r->ids || !r->labels || !r->ce || !r->targets)
 		return llm_fail(LLM_ENOMEM, "out of memory for the batch buffers");
 	return ds_cursor_new(r->ds, &sh, pos, &r->cur);
 }
@@ -459,7 +460,7 @@ static json_t *trainer_state(struct ft_run *r)
 			 k.adam_steps, "forwards", (json_int_t)k.forwards, "loss",
 			 num_or_null(r->last_loss), "evalLoss", num_or_null(r->eval_loss), "time",
 			 now, "method", r->sp.lora ? "lora" : "full", "trainableFloats",
-			 (json_int_t)r->st.n, "globalBatchSize", (json_int_t)r->sp.gbs,
+			 (json_int_t)r->rp.st.n, "globalBatchSize", (json_int_t)r->sp.gbs,
 			 "sequenceLength", (json_int_t)r->sp.seq, "seed", (json_int_t)r->sp.seed,
 			 "baseModel", r->sp.base_uri);
 }
@@ -467,17 +468,26 @@ static json_t *trainer_state(struct ft_run *r)
 static llm_err write_optimizer(struct ft_run *r, const char *dir)
 {
 	char path[PATH_CAP];
-	int64_t shape[1] = {(int64_t)r->st.n};
+	int64_t shape[1] = {(int64_t)r->rp.st.n};
+	const float *src[3] = {r->rp.st.exp_avg, r->rp.st.exp_avg_sq, r->rp.st.params};
 	struct llm_st_out t[3] = {
-		{"exp_avg", LLM_ST_F32, 1, shape, r->st.exp_avg},
-		{"exp_avg_sq", LLM_ST_F32, 1, shape, r->st.exp_avg_sq},
-		{"params", LLM_ST_F32, 1, shape, r->st.params},
+		{"exp_avg", LLM_ST_F32, 1, shape, NULL},
+		{"exp_avg_sq", LLM_ST_F32, 1, shape, NULL},
+		{"params", LLM_ST_F32, 1, shape, NULL},
 	};
+	/* Full weights are in model.safetensors already; adapters are small. */
+	int n = r->sp.lora ? 3 : 2;
+	llm_err rc = LLM_OK;
 
 	if (uri_join(dir, OPTIM_FILE, path, sizeof(path)))
 		return LLM_ETOOLARGE;
-	/* Full weights are in model.safetensors already; adapters are small. */
-	return llm_st_write(path, t, r->sp.lora ? 3 : 2, NULL);
+	for (int i = 0; !rc && i < n; i++) {
+		const float *host;
+
+		rc = replica_view(&r->rp, i, src[i], &host);
+		t[i].data = host;
+	}
+	return rc ? rc : llm_st_write(path, t, n, NULL);
 }
 
 static llm_err report_checkpoints(struct ft_run *r);
@@ -524,20 +534,26 @@ static llm_err check_state(struct ft_run *r, const char *dir, json_t *st)
 				"globalBatchSize %lld, sequenceLength %lld); move it away to start "
 				"over",
 				dir, method, (long long)gbs, (long long)seq);
-	if ((size_t)n != r->st.n)
+	if ((size_t)n != r->rp.st.n)
 		return llm_fail(LLM_EINVAL,
 				"checkpoint %s holds %lld trainable values, the job %zu", dir,
-				(long long)n, r->st.n);
+				(long long)n, r->rp.st.n);
 	return LLM_OK;
 }
 
-static llm_err read_floats(llm_st_file *f, const char *name, float *out, size_t n)
+/* The model array dst (st.n floats) from the tensor name of f. */
+static llm_err read_floats(struct ft_run *r, llm_st_file *f, const char *name, float *dst)
 {
 	const struct llm_st_tensor *t = llm_st_get(f, name);
+	float *host;
+	llm_err rc;
 
 	if (!t)
 		return llm_fail(LLM_ENOTFOUND, "%s has no tensor %s", OPTIM_FILE, name);
-	return llm_st_read_f32(t, out, n);
+	rc = replica_buffer(&r->rp, 0, dst, &host);
+	if (!rc)
+		rc = llm_st_read_f32(t, host, r->rp.st.n);
+	return rc ? rc : replica_store(&r->rp, dst, host);
 }
 
 /* Rank 0: restores optimizer state, counters and (LoRA) adapters from dir. */
@@ -554,11 +570,11 @@ static llm_err restore(struct ft_run *r, const char *dir, json_t *st)
 	if (!rc)
 		rc = llm_st_open(path, &f);
 	if (!rc)
-		rc = read_floats(f, "exp_avg", r->st.exp_avg, r->st.n);
+		rc = read_floats(r, f, "exp_avg", r->rp.st.exp_avg);
 	if (!rc)
-		rc = read_floats(f, "exp_avg_sq", r->st.exp_avg_sq, r->st.n);
+		rc = read_floats(r, f, "exp_avg_sq", r->rp.st.exp_avg_sq);
 	if (!rc && r->sp.lora)
-		rc = read_floats(f, "params", r->st.params, r->st.n);
+		rc = read_floats(r, f, "params", r->rp.st.params);
 	llm_st_close(f);
 	if (rc)
 		return rc;
@@ -603,7 +619,7 @@ static llm_err setup_model(struct ft_run *r)
 	if (!rc)
 		rc = load_model(r, st && !r->sp.lora ? dir : r->sp.base);
 	if (!rc)
-		rc = llm_model_train_state(r->m, &r->st);
+		rc = replica_init(&r->rp, r->m, r->coll);
 	if (!rc && st) {
 		rc = restore(r, dir, st);
 		if (!rc)
@@ -616,13 +632,13 @@ static llm_err setup_model(struct ft_run *r)
 	hdr[0] = r->step;
 	hdr[1] = k.adam_steps;
 	hdr[2] = (int64_t)k.forwards;
-	rc = llm_coll_broadcast(r->coll, hdr, sizeof(hdr), 0);
+	rc = replica_broadcast_host(&r->rp, hdr, sizeof(hdr));
 	if (!rc)
-		rc = llm_coll_broadcast(r->coll, r->st.params, r->st.n * sizeof(float), 0);
+		rc = replica_broadcast_state(&r->rp, r->rp.st.params);
 	if (!rc && hdr[0] > 0)
-		rc = llm_coll_broadcast(r->coll, r->st.exp_avg, r->st.n * sizeof(float), 0);
+		rc = replica_broadcast_state(&r->rp, r->rp.st.exp_avg);
 	if (!rc && hdr[0] > 0)
-		rc = llm_coll_broadcast(r->coll, r->st.exp_avg_sq, r->st.n * sizeof(float), 0);
+		rc = replica_broadcast_state(&r->rp, r->rp.st.exp_avg_sq);
 	r->step = hdr[0];
 	k = (struct llm_model_counters){(int)hdr[1], (uint64_t)hdr[2]};
 	llm_model_set_counters(r->m, &k);
@@ -651,13 +667,14 @@ static llm_err sum_count(struct ft_run *r, double *count)
 	if (r->world == 1)
 		return LLM_OK;
 	buf[1] = (float)(*count - (double)buf[0] * COUNT_SPLIT);
-	rc = llm_coll_all_reduce_sum(r->coll, buf, 2);
+	rc = replica_sum_host(&r->rp, buf, 2);
 	*count = (double)buf[0] * COUNT_SPLIT + buf[1];
 	return rc;
 }
 
-/* One micro batch: forward and backward, then acc += weight * gradients. */
-static llm_err micro_step(struct ft_run *r, int i, double weight)
+/* One micro batch: forward and backward, then the step's gradient sum +=
+ * weight * its gradients and *loss_sum += weight * its loss. */
+static llm_err micro_step(struct ft_run *r, int i, double weight, float *loss_sum)
 {
 	size_t bt = (size_t)(r->sp.mbs * r->sp.seq);
 	struct llm_model_counters k;
@@ -676,10 +693,8 @@ static llm_err micro_step(struct ft_run *r, int i, double weight)
 		rc = llm_model_backward(r->m);
 	if (rc || weight <= 0)
 		return rc;
-	for (size_t j = 0; j < r->st.n; j++)
-		r->acc[j] += (float)weight * r->st.grads[j];
-	r->acc[r->st.n] += (float)(weight * loss);
-	return LLM_OK;
+	*loss_sum += (float)(weight * loss);
+	return replica_accumulate(&r->rp, (float)weight);
 }
 
 /* One optimizer step over this rank's share of a global batch. */
@@ -687,6 +702,7 @@ static llm_err train_step(struct ft_run *r, float *loss)
 {
 	size_t bt = (size_t)(r->sp.mbs * r->sp.seq);
 	double total = 0;
+	float sums[2] = {0, stop_requested ? 1.0f : 0.0f}; /* the loss, the stop flag */
 	struct llm_adamw opt;
 	llm_err rc = ds_cursor_next(r->cur, r->idx);
 
@@ -698,15 +714,16 @@ static llm_err train_step(struct ft_run *r, float *loss)
 	}
 	if (!rc)
 		rc = sum_count(r, &total);
-	memset(r->acc, 0, (r->st.n + 2) * sizeof(float));
-	r->acc[r->st.n + 1] = stop_requested ? 1.0f : 0.0f;
+	if (!rc)
+		rc = replica_clear(&r->rp);
 	for (int i = 0; !rc && i < r->accum; i++)
-		rc = micro_step(r, i, total > 0 ? (double)r->counts[i] / total : 0);
-	if (!rc && r->world > 1)
-		rc = llm_coll_all_reduce_sum(r->coll, r->acc, r->st.n + 2);
+		rc = micro_step(r, i, total > 0 ? (double)r->counts[i] / total : 0, &sums[0]);
+	if (!rc)
+		rc = replica_sum_host(&r->rp, sums, 2);
+	if (!rc)
+		rc = replica_reduce(&r->rp);
 	if (rc)
 		return rc;
-	memcpy(r->st.grads, r->acc, r->st.n * sizeof(float));
 	opt = (struct llm_adamw){
 		.lr = (float)sched_lr(
 			&(struct sched){r->sp.sched, r->sp.lr, r->sp.warmup, r->total}, r->step),
@@ -716,8 +733,8 @@ static llm_err train_step(struct ft_run *r, float *loss)
 		.weight_decay = (float)r->sp.wd,
 		.max_grad_norm = (float)r->sp.clip,
 		.no_decay_1d = 1};
-	*loss = r->acc[r->st.n];
-	r->stop = r->acc[r->st.n + 1] > 0;
+	*loss = sums[0];
+	r->stop = sums[1] > 0;
 	return llm_model_step(r->m, &opt, NULL);
 }
 
@@ -726,6 +743,7 @@ static llm_err eval_batch(struct ft_run *r, const size_t *idx, size_t b, double 
 {
 	size_t T = (size_t)r->sp.seq;
 	int V = llm_model_get_config(r->m)->vocab_size, cnt;
+	const float *logits;
 	llm_err rc = ds_gather(r->ds, DS_VALIDATION, idx, b, r->ids, r->labels);
 
 	if (!rc)
@@ -734,8 +752,11 @@ static llm_err eval_batch(struct ft_run *r, const size_t *idx, size_t b, double 
 		return rc;
 	for (size_t i = 0; i < b * T; i++)
 		r->targets[i] = i % T + 1 < T ? r->labels[i + 1] : DS_IGNORE;
-	cnt = cpu_crossentropy_forward_backward(NULL, r->ce, llm_model_logits(r->m), r->targets,
-						(int)(b * T), V, DS_IGNORE, 0.0f);
+	logits = llm_model_logits(r->m); /* a host copy when the model is on a device */
+	if (!logits)
+		return llm_wrap(LLM_EINTERNAL, "validation logits");
+	cnt = cpu_crossentropy_forward_backward(NULL, r->ce, logits, r->targets, (int)(b * T), V,
+						DS_IGNORE, 0.0f);
 	for (size_t i = 0; i < b * T; i++)
 		*sum += r->ce[i];
 	*n += cnt;
@@ -763,8 +784,8 @@ static llm_err evaluate(struct ft_run *r)
 	buf[0] = (float)sum;
 	buf[1] = floorf((float)(n / COUNT_SPLIT));
 	buf[2] = (float)(n - (double)buf[1] * COUNT_SPLIT);
-	if (!rc && r->world > 1)
-		rc = llm_coll_all_reduce_sum(r->coll, buf, 3);
+	if (!rc)
+		rc = replica_sum_host(&r->rp, buf, 3);
 	n = (double)buf[1] * COUNT_SPLIT + buf[2];
 	r->eval_loss = n > 0 ? buf[0] / n : NAN;
 	return rc;
@@ -954,6 +975,36 @@ static llm_err train(struct ft_run *r)
 	return rc;
 }
 
+/* The model's backend from LLMOPS_BACKEND: "auto" (the default: the GPU
+ * when CUDA works here, else the CPU), "cuda", "cpu", or "cpu-staged" (the
+ * CPU kernels behind the code paths of device memory, which lets machines
+ * without a GPU test them). Chosen before the collectives, whose "auto"
+ * follows it; rank 0 logs it. */
+static llm_err select_backend(struct ft_run *r)
+{
+	const char *want = getenv("LLMOPS_BACKEND");
+	char why[512];
+
+	if (!want || !*want)
+		want = "auto";
+	if (!strcmp(want, "cpu") || !strcmp(want, "cpu-staged")) {
+		r->model_flags = strcmp(want, "cpu") ? LLM_MODEL_STAGED : 0;
+		snprintf(why, sizeof(why), "backend: %s (LLMOPS_BACKEND)", want);
+	} else if (!strcmp(want, "auto") || !strcmp(want, "cuda")) {
+		bool gpu = llm_backend_select(0, why, sizeof(why)) == LLM_BACKEND_CUDA;
+
+		if (!gpu && !strcmp(want, "cuda"))
+			return llm_fail(LLM_EUNSUPPORTED, "LLMOPS_BACKEND=cuda, but %s", why);
+		r->model_flags = gpu ? LLM_MODEL_CUDA : 0;
+	} else {
+		return llm_fail(LLM_EINVAL, "LLMOPS_BACKEND=%s: use auto, cuda, cpu or cpu-staged",
+				want);
+	}
+	if (r->rank == 0)
+		llm_info("finetune", "%s", why);
+	return LLM_OK;
+}
+
 static llm_err setup(struct ft_run *r)
 {
 	struct llm_coll_config cc = {.rank = 0, .world_size = 1, .master_port = 1};
@@ -974,6 +1025,9 @@ static llm_err setup(struct ft_run *r)
 		rc = load_data(r);
 	if (rc)
 		return bad_input(r, rc);
+	rc = select_backend(r);
+	if (rc)
+		return rc;
 	rc = llm_coll_new(&cc, &r->coll);
 	if (rc)
 		return llm_wrap(rc, "rendezvous as rank %d of %d", cc.rank, cc.world_size);
@@ -1045,13 +1099,13 @@ static void run_free(struct ft_run *r)
 	kc_http_destroy(r->h);
 	kc_config_destroy(r->kcfg);
 	ds_cursor_destroy(r->cur);
+	replica_free(&r->rp);
 	llm_model_destroy(r->m);
 	ds_destroy(r->ds);
 	llm_tok_destroy(r->tok);
 	llm_coll_destroy(r->coll);
 	json_decref(r->prompt);
 	json_decref(r->object);
-	free(r->acc);
 	free(r->idx);
 	free(r->counts);
 	free(r->ids);
@@ -1077,13 +1131,6 @@ int finetune_run(const struct agent_job *job)
 		report_dataset(&r);
 	if (!rc && r.rank == 0) /* a resumed run keeps reporting the kept checkpoints */
 		rc = report_checkpoints(&r);
-	if (!rc && r.rank == 0) {
-		char why[512];
-
-		/* this binary trains with the CPU kernels; say so, and why */
-		llm_backend_select(0, why, sizeof(why));
-		llm_info("finetune", "%s", why);
-	}
 	if (!rc && r.rank == 0)
 		fprintf(stderr,
 			"finetune: %s, %lld steps (%lld per epoch), %d micro batches of %lld "

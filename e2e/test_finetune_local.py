@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from finetune_fixtures import (AGENT, GOLDEN, job, load_safetensors, make_model, max_diff,
+from finetune_fixtures import (AGENT, GOLDEN, ROOT, job, load_safetensors, make_model, max_diff,
                                records, write_job, write_jsonl)
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -55,9 +55,9 @@ def run(path: Path, env=None, timeout=120):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def train(tmp_path, model, data, name, **kw):
+def train(tmp_path, model, data, name, env=None, **kw):
     out = tmp_path / name
-    r = run(write_job(tmp_path / f"{name}.yaml", job(model, data, out, **kw)))
+    r = run(write_job(tmp_path / f"{name}.yaml", job(model, data, out, **kw)), env=env)
     assert r.returncode == 0, r.stderr
     return out, r.stderr
 
@@ -179,10 +179,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def two_workers(spec: Path):
+def two_workers(spec: Path, env=None):
     port = str(free_port())
     procs = [subprocess.Popen([str(AGENT), "finetune", "-f", str(spec)],
-                              env=dict(ENV, LLMOPS_RANK=str(r), LLMOPS_WORLD_SIZE="2",
+                              env=dict(env or ENV, LLMOPS_RANK=str(r), LLMOPS_WORLD_SIZE="2",
                                        LLMOPS_MASTER_ADDR="127.0.0.1", LLMOPS_MASTER_PORT=port),
                               stderr=subprocess.PIPE, text=True) for r in (0, 1)]
     for p in procs:
@@ -283,6 +283,76 @@ def test_two_workers_resume_after_one_is_killed(tmp_path, model, data):
     two_workers(spec)
     assert max_diff(ref / "adapter_model.safetensors",
                     tmp_path / "b/adapter_model.safetensors") == 0.0
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_device_memory_code_paths_train_to_the_same_weights(tmp_path, model, data, method):
+    """LLMOPS_BACKEND=cpu-staged runs the CPU kernels behind the code paths a
+    GPU's memory takes: gradient accumulation in the model's memory, the
+    reduction and the broadcasts staged through host copies, checkpoints
+    written from and restored into it, validation logits copied out. One
+    worker, two workers and a resume must all give the CPU run's weights."""
+    kw = dict(method=method, globalBatchSize=4, microBatchSize=1, maxSteps=8, intervalSteps=3,
+              keep=10)
+    staged = dict(ENV, LLMOPS_BACKEND="cpu-staged")
+    f = "model.safetensors" if method == "full" else "adapter_model.safetensors"
+    ref, _ = train(tmp_path, model, data, "ref", **kw)
+    one, err = train(tmp_path, model, data, "one", env=staged, **kw)
+    assert "backend: cpu-staged" in err
+    assert max_diff(ref / f, one / f) == 0.0
+    assert state(one, 6) == {**state(ref, 6), "time": state(one, 6)["time"]}
+    two_workers(write_job(tmp_path / "two.yaml", job(model, data, tmp_path / "two", **kw)),
+                env=staged)
+    two_ref = tmp_path / "two_ref"
+    two_workers(write_job(tmp_path / "two_ref.yaml", job(model, data, two_ref, **kw)))
+    assert max_diff(two_ref / f, tmp_path / "two" / f) == 0.0
+    for d in (one / "checkpoints").iterdir():
+        if d.name > "step-00000003":
+            subprocess.run(["rm", "-r", str(d)], check=True)
+    (one / f).unlink()
+    r = run(tmp_path / "one.yaml", env=staged)
+    assert r.returncode == 0, r.stderr
+    assert "resuming at step 3" in r.stderr
+    assert max_diff(ref / f, one / f) == 0.0
+
+
+CUDA_AGENT = ROOT / "build/cuda-bin/llmops-agent"
+
+
+@pytest.mark.skipif(not CUDA_AGENT.exists(),
+                    reason="built by make test-cuda-compile, which needs nvcc (make deps)")
+def test_cuda_agent_names_its_backend_and_trains_like_the_cpu(tmp_path, model, data):
+    """The agent with the CUDA objects linked in. Without a usable GPU it
+    must say why and train on the CPU to the same weights bit for bit; on a
+    GPU, to the same weights within the drift the two-worker test allows."""
+    kw = dict(method="lora", maxSteps=6)
+    ref, _ = train(tmp_path, model, data, "ref", **kw)
+    out = tmp_path / "cuda"
+    r = subprocess.run([str(CUDA_AGENT), "finetune", "-f",
+                        str(write_job(tmp_path / "cuda.yaml", job(model, data, out, **kw)))],
+                       env=ENV, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    backend = next(ln for ln in r.stderr.splitlines() if "finetune: backend: " in ln)
+    f = "adapter_model.safetensors"
+    if "backend: cpu (" in backend:
+        assert "without CUDA" not in backend  # the reason is the device, not the build
+        assert max_diff(ref / f, out / f) == 0.0
+        return
+    assert "backend: cuda (device 0: " in backend
+    a, b = load_safetensors(ref / f), load_safetensors(out / f)
+    diff = np.sqrt(sum(float(((a[k] - b[k]) ** 2).sum()) for k in a))
+    assert diff <= DP_REL_TOL * np.sqrt(sum(float((a[k] ** 2).sum()) for k in a))
+
+
+def test_unknown_backend_is_refused_with_the_choices(tmp_path, model, data):
+    spec = write_job(tmp_path / "j.yaml", job(model, data, tmp_path / "o"))
+    r = run(spec, env=dict(ENV, LLMOPS_BACKEND="gpu"))
+    assert r.returncode != 0
+    assert "LLMOPS_BACKEND=gpu: use auto, cuda, cpu or cpu-staged" in r.stderr
+    r = run(spec, env=dict(ENV, LLMOPS_BACKEND="cuda"))
+    assert r.returncode != 0
+    assert "LLMOPS_BACKEND=cuda, but backend: cpu (LLM_EUNSUPPORTED: built without CUDA)" \
+        in r.stderr
 
 
 def test_resume_from_an_older_checkpoint_continues_the_same_curve(tmp_path, model, data):

@@ -190,6 +190,11 @@ int llm_coll_world_size(const struct llm_coll *c)
 	return c->world;
 }
 
+const char *llm_coll_backend(const struct llm_coll *c)
+{
+	return c->be->name;
+}
+
 void llm_coll_shard(size_t n, int world_size, int rank, size_t *offset, size_t *count)
 {
 	size_t chunk = (n + (size_t)world_size - 1) / (size_t)world_size;

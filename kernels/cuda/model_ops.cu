@@ -307,6 +307,11 @@ static void cu_sample_forward(int *tokens, const float *logits, const struct llm
 	LAUNCH(cuda_sample_forward(tokens, logits, s, scratch, N, V, step, STREAM));
 }
 
+static void cu_grad_accumulate(float *acc, const float *grad, float weight, size_t n)
+{
+	LAUNCH(cuda_grad_accumulate(acc, grad, weight, n, STREAM));
+}
+
 /* ---- the table ---- */
 
 static struct llm_ops make_ops(void)
@@ -345,6 +350,7 @@ static struct llm_ops make_ops(void)
 	o.lora_forward = cu_lora_forward;
 	o.lora_backward = cu_lora_backward;
 	o.sample_forward = cu_sample_forward;
+	o.grad_accumulate = cu_grad_accumulate;
 	return o;
 }
 

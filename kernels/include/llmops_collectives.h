@@ -92,6 +92,10 @@ void llm_coll_destroy(struct llm_coll *c);
 int llm_coll_rank(const struct llm_coll *c);
 int llm_coll_world_size(const struct llm_coll *c);
 
+/* The backend's name, "cpu" or "nccl" ("auto" resolved): "nccl" takes
+ * device buffers, "cpu" host ones. */
+const char *llm_coll_backend(const struct llm_coll *c);
+
 /* The shard layout of reduce_scatter and all_gather: a buffer of n elements
  * is cut into world_size contiguous chunks of ceil(n / world_size) elements,
  * rank r owning [r * chunk, min(n, (r + 1) * chunk)); the last chunks may be

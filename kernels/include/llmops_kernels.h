@@ -231,6 +231,10 @@ void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_
  * norm before clipping. */
 float cpu_clip_grad_norm(float *grad, size_t n, float max_norm);
 
+/* Gradient accumulation over micro batches: acc (n) += weight * grad (n),
+ * each product rounded before the add. */
+void cpu_grad_accumulate(float *acc, const float *grad, float weight, size_t n);
+
 /* LoRA branch of a linear layer (PEFT semantics), added to the base output:
  *   out (B,T,OC) += scaling * (drop(inp) . lora_a^T) . lora_b^T   (accumulates)
  *   hidden (B,T,r) = drop(inp) . lora_a^T, saved for backward
@@ -396,6 +400,10 @@ llm_err cuda_adamw_update(float *param, const float *grad, float *m, float *v, s
  * stream; with norm NULL the call is fully asynchronous. Uses a workspace of
  * about 8 KiB from the stream-ordered pool (cudaMallocAsync). */
 llm_err cuda_clip_grad_norm(float *grad, size_t n, float max_norm, float *norm, void *stream);
+
+/* As cpu_grad_accumulate, with the multiply-add fused (one rounding);
+ * LLM_EINVAL for a NULL pointer when n > 0. */
+llm_err cuda_grad_accumulate(float *acc, const float *grad, float weight, size_t n, void *stream);
 
 /* As cpu_lora_forward / cpu_lora_backward (same scratch sizes and layout,
  * same dropout mask from llm_uniform): fp32 SGEMMs on the shared cuBLAS

@@ -18,6 +18,7 @@
 #ifndef LLMOPS_MODEL_H
 #define LLMOPS_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,16 @@ void llm_model_config_default(struct llm_model_config *c, enum llm_arch arch);
  * Without it the model runs on the CPU. docs/internals/models.md
  * ("Backends") lists what runs where. */
 #define LLM_MODEL_CUDA 2u
+
+/* LLM_MODEL_STAGED: the CPU kernels, but the model treats its memory as a
+ * device's: every host read or write of a model buffer is a staged copy
+ * and llm_model_train_state() points at memory the caller may only reach
+ * through the llm_model_state_* functions below, exactly as with
+ * LLM_MODEL_CUDA. Results equal the plain CPU model's bit for bit. It
+ * exists so that code written for device memory (the agent's training loop,
+ * checkpoints) is tested on machines without a GPU. Not with
+ * LLM_MODEL_CUDA. */
+#define LLM_MODEL_STAGED 8u
 
 /* A model from c with seeded random weights as transformers initialises them
  * (normal(0, 0.02) weights and embeddings, GPT-2's residual projections
@@ -201,6 +212,39 @@ struct llm_model_counters {
 };
 void llm_model_get_counters(const llm_model *m, struct llm_model_counters *out);
 void llm_model_set_counters(llm_model *m, const struct llm_model_counters *c);
+
+/* Memory on the model's backend beside its training state, and the few
+ * operations a training loop needs on it. All counts are floats; pointers
+ * are the model's (llm_model_train_state() arrays, or buffers from
+ * llm_model_state_alloc()). On the plain CPU these are host memory and
+ * plain loops; with LLM_MODEL_CUDA device memory and kernels, with errors
+ * as the rest of the API (LLM_EINTERNAL for CUDA failures). */
+
+/* The backend the model runs on: "cpu", "cpu-staged" (LLM_MODEL_STAGED) or
+ * "cuda". */
+const char *llm_model_backend(const llm_model *m);
+
+/* true when the model's memory is plain host memory the caller may read and
+ * write directly (the CPU without LLM_MODEL_STAGED) */
+bool llm_model_host_memory(const llm_model *m);
+
+/* *out = n zeroed floats of the model's memory; free with
+ * llm_model_state_free() before destroying m. LLM_ENOMEM. */
+llm_err llm_model_state_alloc(llm_model *m, size_t n, float **out);
+void llm_model_state_free(llm_model *m, float *p);
+
+/* host (n) <- src (n) of the model's memory, and dst <- host. */
+llm_err llm_model_state_download(llm_model *m, float *host, const float *src, size_t n);
+llm_err llm_model_state_upload(llm_model *m, float *dst, const float *host, size_t n);
+
+/* dst (n) = src (n), both the model's memory, not overlapping; and p = 0. */
+llm_err llm_model_state_copy(llm_model *m, float *dst, const float *src, size_t n);
+llm_err llm_model_state_zero(llm_model *m, float *p, size_t n);
+
+/* acc (n) += weight * grad (n), both the model's memory: gradient
+ * accumulation over micro batches (cpu_grad_accumulate). */
+llm_err llm_model_state_accumulate(llm_model *m, float *acc, const float *grad, float weight,
+				   size_t n);
 
 /* ---- LoRA (PEFT semantics) ---- */
 

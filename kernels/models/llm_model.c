@@ -496,12 +496,15 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 	llm_err err;
 
 	*out = NULL;
-	if (flags & ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA))
+	if (flags & ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA | LLM_MODEL_STAGED))
 		return llm_fail(LLM_EINVAL, "%s: unknown model flags 0x%x", src, flags);
+	if ((flags & LLM_MODEL_CUDA) && (flags & LLM_MODEL_STAGED))
+		return llm_fail(LLM_EINVAL, "%s: LLM_MODEL_STAGED is the CPU's; not with CUDA",
+				src);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return llm_fail(LLM_ENOMEM, "model: out of memory");
-	m->ops = &llm_ops_cpu;
+	m->ops = flags & LLM_MODEL_STAGED ? &llm_ops_cpu_staged : &llm_ops_cpu;
 	m->stage = calloc(1, sizeof(*m->stage));
 	if (!m->stage) {
 		err = llm_fail(LLM_ENOMEM, "model: out of memory");
@@ -1214,6 +1217,59 @@ void llm_model_set_counters(llm_model *m, const struct llm_model_counters *c)
 	else
 		m->t = c->adam_steps;
 	m->n_forward = c->forwards;
+}
+
+const char *llm_model_backend(const llm_model *m)
+{
+	return m->ops->name;
+}
+
+bool llm_model_host_memory(const llm_model *m)
+{
+	return m->ops->host_memory;
+}
+
+llm_err llm_model_state_alloc(llm_model *m, size_t n, float **out)
+{
+	*out = NULL;
+	if (n > SIZE_MAX / sizeof(float))
+		return llm_fail(LLM_ETOOLARGE, "model: %zu floats of training state", n);
+	*out = m->ops->alloc(n * sizeof(float));
+	return *out ? LLM_OK : llm_wrap(LLM_ENOMEM, "model: %zu floats of training state", n);
+}
+
+void llm_model_state_free(llm_model *m, float *p)
+{
+	m->ops->free(p);
+}
+
+llm_err llm_model_state_download(llm_model *m, float *host, const float *src, size_t n)
+{
+	return m->ops->download(host, src, n * sizeof(float));
+}
+
+llm_err llm_model_state_upload(llm_model *m, float *dst, const float *host, size_t n)
+{
+	return m->ops->upload(dst, host, n * sizeof(float));
+}
+
+llm_err llm_model_state_copy(llm_model *m, float *dst, const float *src, size_t n)
+{
+	m->ops->copy2d(dst, n * sizeof(float), src, n * sizeof(float), n * sizeof(float), 1);
+	return m->ops->sync();
+}
+
+llm_err llm_model_state_zero(llm_model *m, float *p, size_t n)
+{
+	m->ops->zero(p, n * sizeof(float));
+	return m->ops->sync();
+}
+
+llm_err llm_model_state_accumulate(llm_model *m, float *acc, const float *grad, float weight,
+				   size_t n)
+{
+	m->ops->grad_accumulate(acc, grad, weight, n);
+	return m->ops->sync();
 }
 
 /* ---- LoRA ---- */

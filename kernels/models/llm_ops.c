@@ -1,8 +1,9 @@
-/* The CPU backend table of llm_ops.h, the weak stand-in for the CUDA one,
+/* The CPU backend tables of llm_ops.h, the weak stand-in for the CUDA one,
  * and the host staging helpers every backend shares.
  *
  * The CPU entries are the cpu_* kernels themselves; memory is calloc'd host
- * memory, so host views alias it and the staging buffer is never used.
+ * memory, so llm_ops_cpu's host views alias it and the staging buffer is
+ * never used. llm_ops_cpu_staged is the same table claiming device memory.
  * llm_ops_cuda() here is weak and answers "built without CUDA";
  * kernels/cuda/model_ops.cu defines the real one, which replaces it when a
  * program links the CUDA objects (as kernels/cpu/backend.c does for
@@ -45,40 +46,46 @@ static llm_err cpu_sync(void)
 	return LLM_OK;
 }
 
-const struct llm_ops llm_ops_cpu = {
-	.name = "cpu",
-	.host_memory = true,
-	.alloc = cpu_alloc,
-	.free = free,
-	.zero = cpu_zero,
-	.copy2d = cpu_copy2d,
-	.upload = cpu_copy,
-	.download = cpu_copy,
-	.sync = cpu_sync,
-	.matmul_forward = cpu_matmul_forward,
-	.matmul_backward = cpu_matmul_backward,
-	.residual_forward = cpu_residual_forward,
-	.embedding_forward = cpu_embedding_forward,
-	.embedding_backward = cpu_embedding_backward,
-	.layernorm_forward = cpu_layernorm_forward,
-	.layernorm_backward = cpu_layernorm_backward,
-	.rmsnorm_forward = cpu_rmsnorm_forward,
-	.rmsnorm_backward = cpu_rmsnorm_backward,
-	.rope_forward = cpu_rope_forward,
-	.rope_backward = cpu_rope_backward,
-	.attention_forward = cpu_attention_forward,
-	.attention_backward = cpu_attention_backward,
-	.gelu_forward = cpu_gelu_forward,
-	.gelu_backward = cpu_gelu_backward,
-	.swiglu_forward = cpu_swiglu_forward,
-	.swiglu_backward = cpu_swiglu_backward,
-	.crossentropy_forward_backward = cpu_crossentropy_forward_backward,
-	.adamw_update = cpu_adamw_update,
-	.clip_grad_norm = cpu_clip_grad_norm,
-	.lora_forward = cpu_lora_forward,
-	.lora_backward = cpu_lora_backward,
-	.sample_forward = cpu_sample_forward,
-};
+/* Both CPU tables: the cpu_* kernels over calloc'd host memory. */
+/* clang-format off */
+#define CPU_OPS \
+	.alloc = cpu_alloc, \
+	.free = free, \
+	.zero = cpu_zero, \
+	.copy2d = cpu_copy2d, \
+	.upload = cpu_copy, \
+	.download = cpu_copy, \
+	.sync = cpu_sync, \
+	.matmul_forward = cpu_matmul_forward, \
+	.matmul_backward = cpu_matmul_backward, \
+	.residual_forward = cpu_residual_forward, \
+	.embedding_forward = cpu_embedding_forward, \
+	.embedding_backward = cpu_embedding_backward, \
+	.layernorm_forward = cpu_layernorm_forward, \
+	.layernorm_backward = cpu_layernorm_backward, \
+	.rmsnorm_forward = cpu_rmsnorm_forward, \
+	.rmsnorm_backward = cpu_rmsnorm_backward, \
+	.rope_forward = cpu_rope_forward, \
+	.rope_backward = cpu_rope_backward, \
+	.attention_forward = cpu_attention_forward, \
+	.attention_backward = cpu_attention_backward, \
+	.gelu_forward = cpu_gelu_forward, \
+	.gelu_backward = cpu_gelu_backward, \
+	.swiglu_forward = cpu_swiglu_forward, \
+	.swiglu_backward = cpu_swiglu_backward, \
+	.crossentropy_forward_backward = cpu_crossentropy_forward_backward, \
+	.adamw_update = cpu_adamw_update, \
+	.clip_grad_norm = cpu_clip_grad_norm, \
+	.lora_forward = cpu_lora_forward, \
+	.lora_backward = cpu_lora_backward, \
+	.sample_forward = cpu_sample_forward, \
+	.grad_accumulate = cpu_grad_accumulate
+/* clang-format on */
+
+const struct llm_ops llm_ops_cpu = {.name = "cpu", .host_memory = true, CPU_OPS};
+
+/* Every host access staged, as for a device (LLM_MODEL_STAGED). */
+const struct llm_ops llm_ops_cpu_staged = {.name = "cpu-staged", .host_memory = false, CPU_OPS};
 
 __attribute__((weak)) const struct llm_ops *llm_ops_cuda(void)
 {

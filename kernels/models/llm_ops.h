@@ -106,10 +106,17 @@ struct llm_ops {
 			      int r, float scaling, float dropout, uint64_t seed);
 	void (*sample_forward)(int *tokens, const float *logits, const struct llm_sampling *s,
 			       void *scratch, int N, int V, uint64_t step);
+	void (*grad_accumulate)(float *acc, const float *grad, float weight, size_t n);
 };
 
 /* The CPU kernels over host memory (calloc/free). */
 extern const struct llm_ops llm_ops_cpu;
+
+/* The same kernels and memory, but host_memory false, so every host read and
+ * write of a model buffer takes the staged copies a device backend needs
+ * (LLM_MODEL_STAGED). It exists to test those code paths on machines without
+ * a GPU; results equal llm_ops_cpu's bit for bit. */
+extern const struct llm_ops llm_ops_cpu_staged;
 
 /* The CUDA launchers over memory of the device current on the calling
  * thread (kernels/cuda/model_ops.cu), or NULL with LLM_EUNSUPPORTED as the

@@ -448,6 +448,21 @@ static void check_clip(size_t n, float max_norm)
 	release();
 }
 
+/* acc += weight * grad: one FMA on the device, a rounded product and an
+ * add on the CPU, so one rounding of the sum apart */
+static void check_grad_accumulate(size_t n)
+{
+	float *acc = R(n, 54), *g = R(n, 55), *gacc = D(acc, n), *gg = D(g, n);
+	llm_err err;
+
+	cpu_grad_accumulate(acc, g, 0.375f, n);
+	err = cuda_grad_accumulate(gacc, gg, 0.375f, n, NULL);
+	check_close("grad accumulate", gacc, acc, n, 1e-7, 1e-6, err);
+	timing("grad accumulate", 12.0 * n, 0,
+	       [&] { return cuda_grad_accumulate(gacc, gg, 0.375f, n, NULL); });
+	release();
+}
+
 /* ---- LoRA ---- */
 
 static void check_lora(int B, int T, int C, int OC, int r, float dropout)
@@ -656,6 +671,7 @@ static void check_rejects(void)
 	expect_einval("adamw t=0",
 		      cuda_adamw_update(d, d, d, d, 4, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, 0, NULL));
 	expect_einval("clip grad=NULL", cuda_clip_grad_norm(NULL, 4, 1.0f, NULL, NULL));
+	expect_einval("grad accumulate acc=NULL", cuda_grad_accumulate(NULL, d, 1.0f, 4, NULL));
 	expect_einval("lora dropout=1",
 		      cuda_lora_forward(d, d, d, d, d, d, 1, 1, 2, 2, 1, 1.0f, 1.0f, 0, NULL));
 	expect_einval("mean pool T=0", cuda_mean_pool_forward(d, d, NULL, 1, 0, 4, 0, NULL));
@@ -719,6 +735,7 @@ int main(void)
 	check_adamw(100003);
 	check_clip(100003, 1.0f);
 	check_clip(1000, 1e9f);
+	check_grad_accumulate(100003);
 	check_lora(2, 33, 128, 96, 8, 0.0f);
 	check_lora(2, 33, 128, 96, 8, 0.1f);
 	check_mean_pool(4, 33, 384, 0);
@@ -745,6 +762,7 @@ int main(void)
 		check_crossentropy(256, 50257);
 		check_adamw((1 << 24) + 3);
 		check_clip((1 << 24) + 3, 1.0f);
+		check_grad_accumulate((1 << 24) + 3);
 		check_topk(2, 151936, 2048);
 	}
 	check_rejects();

@@ -7,9 +7,8 @@
  *
  * Valid C and C++. The includer provides cmocka's assert_true,
  * assert_int_equal and assert_non_null (cmocka itself, or the CUDA
- * harness's stand-ins), and may set golden_flags (model creation flags),
- * golden_prepare (a hook on every loaded model) and golden_tol (tolerances)
- * before the first check.
+ * harness's stand-ins), and may set golden_flags (model creation flags)
+ * and golden_tol (tolerances) before the first check.
  *
  * CPU tolerances (golden_tol_cpu), all of the form
  * |got - ref| <= atol + rtol * |ref|:
@@ -61,8 +60,7 @@ static const struct golden_tol golden_tol_cpu = {
 	LOGITS_ATOL, LOGITS_RTOL, LOSS_TOL, GRAD_ATOL, GRAD_RTOL, STEP_TOL, LORA_ATOL, LORA_RTOL,
 };
 static const struct golden_tol *golden_tol = &golden_tol_cpu;
-static unsigned golden_flags;		     /* added to every llm_model_load() here */
-static void (*golden_prepare)(llm_model *m); /* when set, called on every loaded model */
+static unsigned golden_flags; /* added to every llm_model_load() here */
 
 struct golden {
 	char dir[256];
@@ -130,8 +128,6 @@ static llm_model *golden_model(const struct golden *g)
 	if (err)
 		fprintf(stderr, "load %s: %s\n", path, llm_last_error());
 	assert_int_equal(err, LLM_OK);
-	if (golden_prepare)
-		golden_prepare(m);
 	return m;
 }
 

@@ -1,9 +1,10 @@
 /* Model backends (kernels/models/llm_ops.h) on machines without a GPU.
  *
  * The golden model checks (tests/unit/model_golden.h) run with the models
- * on a backend table that claims not to have host memory: the CPU kernels,
- * but every host read and write of a model buffer staged through the copies
- * a device backend uses (llm_ops_host_view/_buffer/_commit, token uploads).
+ * loaded with LLM_MODEL_STAGED: the CPU kernels behind a table that claims
+ * not to have host memory, so every host read and write of a model buffer
+ * is staged through the copies a device backend uses
+ * (llm_ops_host_view/_buffer/_commit, token uploads).
  * A host access that skips a commit or reads a stale stage shows up here as
  * a parity failure. Tolerances: the CPU's. And a program built without
  * CUDA refuses LLM_MODEL_CUDA instead of running elsewhere. */
@@ -17,24 +18,9 @@
 #include "model_golden.h"
 #include "tmpdir.h"
 
-#include "../../kernels/models/model_internal.h"
-
-static struct llm_ops staged;
-
-/* Moves a freshly loaded CPU model onto the staged table; its buffers were
- * calloc'd, which the staged table frees the same way. */
-static void use_staged(llm_model *m)
-{
-	assert_true(m->ops == &llm_ops_cpu);
-	m->ops = &staged;
-}
-
 static int setup(void **state)
 {
-	staged = llm_ops_cpu;
-	staged.name = "cpu-staged";
-	staged.host_memory = false;
-	golden_prepare = use_staged;
+	golden_flags = LLM_MODEL_STAGED;
 	return make_tmpdir(state);
 }
 

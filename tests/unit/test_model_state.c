@@ -1,7 +1,9 @@
 /* Unit tests for the models' training state (llm_model_train_state and the
  * counters): restoring the arrays and counters of a model into a fresh one
  * gives bit for bit the next step of the original, full and LoRA (with
- * dropout, whose masks follow the forward counter). */
+ * dropout, whose masks follow the forward counter). And the operations on
+ * the model's memory a training loop uses (llm_model_state_*), on the CPU
+ * and on the staged CPU table that stands in for device memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +19,7 @@
 
 static const struct llm_adamw OPT = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f};
 
-static llm_model *tiny(bool lora)
+static llm_model *tiny_on(bool lora, unsigned flags)
 {
 	struct llm_model_config c;
 	struct llm_lora_config lc = {
@@ -30,11 +32,16 @@ static llm_model *tiny(bool lora)
 	c.n_layer = 2;
 	c.n_head = 2;
 	c.d_model = 16;
-	assert_int_equal(llm_model_new(&c, 2, 8, 0, 42, &m), LLM_OK);
+	assert_int_equal(llm_model_new(&c, 2, 8, flags, 42, &m), LLM_OK);
 	snprintf(lc.targets[0], sizeof(lc.targets[0]), "c_attn");
 	if (lora)
 		assert_int_equal(llm_model_lora_add(m, &lc), LLM_OK);
 	return m;
+}
+
+static llm_model *tiny(bool lora)
+{
+	return tiny_on(lora, 0);
 }
 
 static void step(llm_model *m, int shift)
@@ -99,12 +106,81 @@ static void test_model_state_lora_state_is_the_adapters(void **state)
 	llm_model_destroy(m);
 }
 
+/* alloc, upload, accumulate, copy, zero and download on flags' memory
+ * against the same arithmetic on the host */
+static void memory_ops(unsigned flags, const char *backend)
+{
+	enum { N = 70000 }; /* past the threshold where the CPU loop goes parallel */
+	llm_model *m = tiny_on(false, flags);
+	static float g[N], acc[N], want[N], got[N];
+	float *dg, *dacc, *dcopy;
+
+	assert_string_equal(llm_model_backend(m), backend);
+	assert_int_equal(llm_model_host_memory(m), flags == 0);
+	for (int i = 0; i < N; i++) {
+		g[i] = (float)((i * 37) % 101) / 7.0f - 5.0f;
+		acc[i] = (float)(i % 13) * 0.1f;
+		want[i] = acc[i] + 0.3f * g[i];
+	}
+	assert_int_equal(llm_model_state_alloc(m, N, &dg), LLM_OK);
+	assert_int_equal(llm_model_state_alloc(m, N, &dacc), LLM_OK);
+	assert_int_equal(llm_model_state_alloc(m, N, &dcopy), LLM_OK);
+	assert_int_equal(llm_model_state_download(m, got, dacc, N), LLM_OK);
+	for (int i = 0; i < N; i++)
+		assert_true(got[i] == 0.0f); /* allocations start zeroed */
+	assert_int_equal(llm_model_state_upload(m, dg, g, N), LLM_OK);
+	assert_int_equal(llm_model_state_upload(m, dacc, acc, N), LLM_OK);
+	assert_int_equal(llm_model_state_accumulate(m, dacc, dg, 0.3f, N), LLM_OK);
+	assert_int_equal(llm_model_state_copy(m, dcopy, dacc, N), LLM_OK);
+	assert_int_equal(llm_model_state_zero(m, dacc, N), LLM_OK);
+	assert_int_equal(llm_model_state_download(m, got, dcopy, N), LLM_OK);
+	assert_memory_equal(got, want, sizeof(got));
+	assert_int_equal(llm_model_state_download(m, got, dacc, N), LLM_OK);
+	for (int i = 0; i < N; i++)
+		assert_true(got[i] == 0.0f);
+	llm_model_state_free(m, dg);
+	assert_int_equal(llm_model_state_alloc(m, SIZE_MAX / 2, &dg), LLM_ETOOLARGE);
+	assert_null(dg);
+	llm_model_state_free(m, dacc);
+	llm_model_state_free(m, dcopy);
+	llm_model_destroy(m);
+}
+
+static void test_model_state_memory_ops_on_the_cpu(void **state)
+{
+	(void)state;
+	memory_ops(0, "cpu");
+}
+
+static void test_model_state_memory_ops_on_staged_memory(void **state)
+{
+	(void)state;
+	memory_ops(LLM_MODEL_STAGED, "cpu-staged");
+}
+
+/* Staged memory is the CPU's stand-in for a device: never with CUDA. */
+static void test_model_state_staged_is_not_combined_with_cuda(void **state)
+{
+	struct llm_model_config c;
+	llm_model *m = NULL;
+
+	(void)state;
+	llm_model_config_default(&c, LLM_ARCH_GPT2);
+	assert_int_equal(llm_model_new(&c, 1, 8, LLM_MODEL_STAGED | LLM_MODEL_CUDA, 1, &m),
+			 LLM_EINVAL);
+	assert_null(m);
+	assert_non_null(strstr(llm_last_error(), "LLM_MODEL_STAGED"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model_state_full_resume_is_exact),
 		cmocka_unit_test(test_model_state_lora_resume_with_dropout_is_exact),
 		cmocka_unit_test(test_model_state_lora_state_is_the_adapters),
+		cmocka_unit_test(test_model_state_memory_ops_on_the_cpu),
+		cmocka_unit_test(test_model_state_memory_ops_on_staged_memory),
+		cmocka_unit_test(test_model_state_staged_is_not_combined_with_cuda),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
