@@ -48,7 +48,9 @@ json_t *ftj_service(json_t *ftj)
 
 /* Rank, world size, rank 0's stable DNS name for the rendezvous, and an id
  * of this gang (the job's uid and the attempt) with which rank 0 refuses a
- * worker of an earlier attempt that is still shutting down. */
+ * worker of an earlier attempt that is still shutting down. Workers with
+ * GPUs ask for the "auto" collectives: NCCL where the agent trains on the
+ * GPU (the rendezvous fails the gang clearly if ranks disagree). */
 static void add_rendezvous_env(json_t *container, json_t *ftj, long attempt, long rank)
 {
 	const char *name = llm_json_str_or(ftj, "metadata.name", "");
@@ -65,6 +67,8 @@ static void add_rendezvous_env(json_t *container, json_t *ftj, long attempt, lon
 	op_env(container, "LLMOPS_MASTER_PORT", buf);
 	snprintf(buf, sizeof(buf), "%s-a%ld", llm_json_str_or(ftj, "metadata.uid", ""), attempt);
 	op_env(container, "LLMOPS_JOB_ID", buf);
+	if (spec_long(ftj, "spec.gpusPerWorker", 0) > 0)
+		op_env(container, "LLMOPS_COLL_BACKEND", "auto");
 }
 
 /* Fields holding URIs whose pvc:// claims the workers mount. */

@@ -90,6 +90,7 @@ static llm_err join(struct llm_coll *c, const struct llm_coll_config *cfg)
 				 .master_addr = cfg->master_addr,
 				 .master_port = cfg->master_port,
 				 .job_id = cfg->job_id ? cfg->job_id : "",
+				 .backend = c->be->name,
 				 .blob = blob};
 	llm_err err;
 

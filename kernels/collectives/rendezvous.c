@@ -20,8 +20,9 @@
 #include "net.h"
 
 #define RDZV_MAGIC	0x4c4c434fu /* "LLCO" */
-#define RDZV_VERSION	1
-#define HELLO_FIXED	18 /* magic, version, data port, rank, world, job length */
+#define RDZV_VERSION	2
+#define HELLO_FIXED	26 /* magic, version, data port, rank, world, job length, backend */
+#define BACKEND_FIELD	8  /* the backend's name, NUL-padded */
 #define REPLY_HEAD	8  /* magic, status */
 #define REPLY_OK_HEAD	16 /* world, session, blob length */
 #define ENTRY_LEN	48 /* port (2) + NUL-padded numeric address (46) */
@@ -53,6 +54,7 @@ struct rdzv {
 struct hello {
 	uint32_t magic, rank, world;
 	uint16_t version, data_port;
+	char backend[BACKEND_FIELD + 1];
 	char job[LLM_COLL_MAX_JOB_ID + 1];
 	char addr[NET_ADDR_LEN];
 };
@@ -151,6 +153,8 @@ static llm_err read_hello(int fd, struct hello *h, double deadline)
 	h->rank = net_get_u32(b + 8);
 	h->world = net_get_u32(b + 12);
 	job_len = net_get_u16(b + 16);
+	memcpy(h->backend, b + 18, BACKEND_FIELD);
+	h->backend[BACKEND_FIELD] = '\0';
 	if (h->magic != RDZV_MAGIC || job_len > LLM_COLL_MAX_JOB_ID)
 		return llm_fail(LLM_EPARSE, "not a collectives hello");
 	err = net_recv_all(fd, h->job, job_len, deadline);
@@ -176,6 +180,12 @@ static bool hello_refused(const struct rdzv *r, const struct rdzv_config *cfg,
 			 "job id \"%s\" of rank %u at %s is not this job's \"%s\" (a worker of "
 			 "another attempt?)",
 			 h->job, h->rank, h->addr, cfg->job_id);
+	} else if (strncmp(h->backend, cfg->backend, BACKEND_FIELD) != 0) {
+		snprintf(msg, MSG_MAX,
+			 "rank %u at %s uses the %s collectives, rank 0 %s: every rank needs the "
+			 "same (LLMOPS_COLL_BACKEND; with auto, a rank whose GPU did not "
+			 "initialise takes cpu)",
+			 h->rank, h->addr, h->backend, cfg->backend);
 	} else if (h->world != (uint32_t)r->world) {
 		snprintf(msg, MSG_MAX, "world size mismatch: rank %u at %s says %u, rank 0 says %d",
 			 h->rank, h->addr, h->world, r->world);
@@ -343,6 +353,8 @@ static llm_err send_hello(int fd, const struct rdzv_config *cfg)
 	net_put_u32(b + 8, (uint32_t)cfg->rank);
 	net_put_u32(b + 12, (uint32_t)cfg->world);
 	net_put_u16(b + 16, (uint16_t)job_len);
+	memset(b + 18, 0, BACKEND_FIELD);
+	memcpy(b + 18, cfg->backend, strnlen(cfg->backend, BACKEND_FIELD));
 	memcpy(b + HELLO_FIXED, cfg->job_id, job_len);
 	return net_send_all(fd, b, HELLO_FIXED + job_len, cfg->deadline);
 }

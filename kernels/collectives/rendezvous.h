@@ -26,6 +26,7 @@ struct rdzv_config {
 	const char *master_addr;
 	int master_port;
 	const char *job_id; /* at most LLM_COLL_MAX_JOB_ID bytes */
+	const char *backend; /* the collectives backend's name, every rank's the same */
 	double timeout_s;   /* for the messages, as given by the user */
 	double deadline;    /* absolute, net_now() seconds */
 	int data_port;	    /* this rank's data-plane listening port, 0 if none */

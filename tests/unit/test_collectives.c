@@ -618,13 +618,15 @@ static void test_duplicate_rank_fails_everyone(void **state)
 }
 
 /* Connects to 127.0.0.1:port (retrying while nobody listens), sends a
- * hand-made hello with rank and world, and returns the reply's status. */
-static uint32_t raw_hello(int port, uint32_t rank, uint32_t world, const char *job)
+ * hand-made hello (protocol 2) with rank, world, backend and job, and
+ * returns the reply's status. */
+static uint32_t raw_hello(int port, uint32_t rank, uint32_t world, const char *backend,
+			  const char *job)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET,
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 				.sin_port = htons((uint16_t)port)};
-	unsigned char b[18 + 64] = {0x4c, 0x4c, 0x43, 0x4f, 0, 1, 0, 0};
+	unsigned char b[26 + 64] = {0x4c, 0x4c, 0x43, 0x4f, 0, 2, 0, 0};
 	uint32_t status = 0;
 	size_t len = strlen(job);
 	int fd = -1;
@@ -642,8 +644,9 @@ static uint32_t raw_hello(int port, uint32_t rank, uint32_t world, const char *j
 	memcpy(b + 8, &rank, 4);
 	memcpy(b + 12, &world, 4);
 	b[17] = (unsigned char)len;
-	memcpy(b + 18, job, len);
-	assert_int_equal(send(fd, b, 18 + len, MSG_NOSIGNAL), (ssize_t)(18 + len));
+	memcpy(b + 18, backend, strlen(backend));
+	memcpy(b + 26, job, len);
+	assert_int_equal(send(fd, b, 26 + len, MSG_NOSIGNAL), (ssize_t)(26 + len));
 	assert_int_equal(recv(fd, b, 8, MSG_WAITALL), 8);
 	memcpy(&status, b + 4, 4);
 	close(fd);
@@ -657,10 +660,29 @@ static void test_rank_out_of_range_on_the_wire_fails_the_job(void **state)
 	(void)state;
 	job_init(w, 2, NULL, NULL);
 	assert_int_equal(pthread_create(&w[0].tid, NULL, worker_main, &w[0]), 0);
-	assert_int_equal(raw_hello(w[0].cfg.master_port, 0xffffffffu, 2, "default/ftj/a1"),
-			 LLM_EINVAL);
+	assert_int_equal(
+		raw_hello(w[0].cfg.master_port, 0xffffffffu, 2, "cpu", "default/ftj/a1"),
+		LLM_EINVAL);
 	assert_int_equal(pthread_join(w[0].tid, NULL), 0);
 	expect_fail(&w[0], LLM_EINVAL, "rank 4294967295 at 127.0.0.1 is out of range");
+}
+
+/* A rank whose GPU did not come up takes the cpu collectives under "auto"
+ * while the others take nccl: the job must fail at once, saying so, rather
+ * than time out in two halves that cannot talk. */
+static void test_other_backend_on_the_wire_fails_the_job(void **state)
+{
+	struct worker w[MAX_RANKS];
+
+	(void)state;
+	job_init(w, 2, NULL, NULL);
+	assert_int_equal(pthread_create(&w[0].tid, NULL, worker_main, &w[0]), 0);
+	assert_int_equal(raw_hello(w[0].cfg.master_port, 1, 2, "nccl", "default/ftj/a1"),
+			 LLM_EINVAL);
+	assert_int_equal(pthread_join(w[0].tid, NULL), 0);
+	expect_fail(&w[0], LLM_EINVAL,
+		    "rank 1 at 127.0.0.1 uses the nccl collectives, rank 0 cpu: every rank needs "
+		    "the same");
 }
 
 static void test_stale_job_id_is_refused_and_the_job_goes_on(void **state)
@@ -821,6 +843,7 @@ int main(void)
 		cmocka_unit_test(test_world_size_mismatch_fails_everyone),
 		cmocka_unit_test(test_duplicate_rank_fails_everyone),
 		cmocka_unit_test(test_rank_out_of_range_on_the_wire_fails_the_job),
+		cmocka_unit_test(test_other_backend_on_the_wire_fails_the_job),
 		cmocka_unit_test(test_stale_job_id_is_refused_and_the_job_goes_on),
 		cmocka_unit_test(test_mismatched_calls_fail_clearly),
 		cmocka_unit_test(test_operation_times_out_naming_the_peer),

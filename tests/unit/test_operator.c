@@ -148,6 +148,10 @@ static void test_ftj_worker_pod_carries_rendezvous_and_resources(void **state)
 	assert_string_equal(llm_json_str_or(pod, "spec.containers[0].env[5].name", ""),
 			    "LLMOPS_JOB_ID");
 	assert_string_equal(llm_json_str_or(pod, "spec.containers[0].env[5].value", ""), "u-1-a3");
+	/* a GPU worker: NCCL when its agent trains on the GPU */
+	assert_string_equal(llm_json_str_or(pod, "spec.containers[0].env[6].name", ""),
+			    "LLMOPS_COLL_BACKEND");
+	assert_string_equal(llm_json_str_or(pod, "spec.containers[0].env[6].value", ""), "auto");
 	assert_int_equal(
 		json_integer_value(json_object_get(
 			json_object_get(
