@@ -13,6 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests/golden/models/gpt2"
 AGENT = ROOT / "bin/llmops-agent"
+CUDA_AGENT = ROOT / "build/cuda-bin/llmops-agent"  # make test-cuda-compile, with nvcc
 LOGITS_DUMP = ROOT / "build/tests/model/logits_dump"
 EOS = "<|endoftext|>"
 
@@ -149,3 +150,22 @@ def max_diff(a_path: Path, b_path: Path) -> float:
     a, b = load_safetensors(a_path), load_safetensors(b_path)
     assert sorted(a) == sorted(b)
     return max(float(abs(a[k] - b[k]).max()) for k in a)
+
+
+# How far two trainings of one job may end apart when they add the same
+# gradients in another order (two workers against one, GPU against CPU),
+# relative to how far they moved: AdamW turns rounding noise where a true
+# gradient is exactly zero into steps of up to the learning rate.
+DRIFT_TOL = 2e-3
+
+
+def relative_drift(a_path: Path, b_path: Path, base_path: Path = None) -> float:
+    """|a - b| over |a - base| (Frobenius norms over every tensor): how far two
+    trainings of the same job ended apart, relative to how far they moved.
+    Without base_path the base is zero (LoRA adapters start with B = 0)."""
+    a, b = load_safetensors(a_path), load_safetensors(b_path)
+    base = load_safetensors(base_path) if base_path else {k: 0 * v for k, v in a.items()}
+    assert sorted(a) == sorted(b)
+    diff = sum(float(((a[k] - b[k]) ** 2).sum()) for k in a)
+    moved = sum(float(((a[k] - base[k]) ** 2).sum()) for k in a)
+    return (diff / moved) ** 0.5
