@@ -78,6 +78,8 @@ const struct llm_ops llm_ops_cpu = {
 	.lora_forward = cpu_lora_forward,
 	.lora_backward = cpu_lora_backward,
 	.sample_forward = cpu_sample_forward,
+	.residual_layernorm_forward = cpu_residual_layernorm_forward,
+	.residual_rmsnorm_forward = cpu_residual_rmsnorm_forward,
 };
 
 __attribute__((weak)) const struct llm_ops *llm_ops_cuda(void)
