@@ -6,9 +6,9 @@
  * about one ulp. The row is read two or three times; for the C of GPT-2 and
  * BERT (768..1600) it stays in L1/L2 between passes. The fused residual +
  * LayerNorm forward does the add in the first pass and writes its result,
- * which the later passes read back. dweight and dbias use a
- * deterministic column reduction: one block per 32 channels, 32 row lanes
- * each summing a strided subset of the rows, then a fixed-order add. Design
+ * which the later passes read back. dweight and dbias use a deterministic
+ * column reduction: one block per 32 channels, 32 row lanes each summing a
+ * strided subset of the rows, then a fixed-order add. Design
  * limit: that reduction has only C/32 blocks, so it under-fills the GPU for
  * small C (a two-stage version would split the rows over more blocks). */
 #include <cuda_runtime.h>
