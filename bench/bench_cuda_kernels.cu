@@ -319,6 +319,17 @@ static void bench_norms(void)
 	measure("rmsnorm_backward", (4.0 * n + N_ROWS + 3.0 * C) * 4, 0, false, [&] {
 		return cuda_rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N_ROWS, C, NULL);
 	});
+	/* fused with the residual add: reads inp and dout, writes dinp (the
+	 * residual stream) and out */
+	measure("residual_layernorm_forward", (4.0 * n + 2.0 * N_ROWS + 2.0 * C) * 4, 0, false,
+		[&] {
+			return cuda_residual_layernorm_forward(dinp, out, mean, rstd, inp, dout, w,
+							       bias, N_ROWS, C, 1e-5f, NULL);
+		});
+	measure("residual_rmsnorm_forward", (4.0 * n + N_ROWS + C) * 4, 0, false, [&] {
+		return cuda_residual_rmsnorm_forward(dinp, out, rstd, inp, dout, w, N_ROWS, C,
+						     1e-5f, NULL);
+	});
 	release();
 }
 

@@ -4,8 +4,10 @@
  * double so the result matches torch.nn.LayerNorm to about one ulp however
  * long the row. Backward runs in two passes: input gradients split over rows,
  * then weight and bias gradients split over blocks of channels, so no two
- * threads write the same element and sums are deterministic. Design limit:
- * the second pass re-reads inp once more. */
+ * threads write the same element and sums are deterministic. The fused
+ * residual + LayerNorm forward adds the two inputs in the loop that sums the
+ * mean, sharing the rest of the row code with the plain forward. Design
+ * limit: the backward's second pass re-reads inp once more. */
 #include "llmops_kernels.h"
 
 #include <math.h>
@@ -16,6 +18,28 @@
 /* channels owned by one dweight/dbias task */
 #define LN_COLS 64
 
+/* Finishes one row x (C) whose element sum is `sum`: o (C) = normalised x,
+ * *mean and *rstd (each may be NULL) its statistics. Both forwards use it, so
+ * the fused one rounds exactly as the plain one does. */
+static inline void layernorm_row(float *o, float *mean, float *rstd, const float *x, double sum,
+				 const float *weight, const float *bias, int C, float eps)
+{
+	double mu = sum / C, var = 0.0;
+
+#pragma omp simd reduction(+ : var)
+	for (int c = 0; c < C; c++)
+		var += (x[c] - mu) * (x[c] - mu);
+	float m = (float)mu;
+	float r = (float)(1.0 / sqrt(var / C + eps));
+#pragma omp simd
+	for (int c = 0; c < C; c++)
+		o[c] = (x[c] - m) * r * weight[c] + bias[c];
+	if (mean)
+		*mean = m;
+	if (rstd)
+		*rstd = r;
+}
+
 /* out (N,C) = (inp - mean) * rstd * weight (C) + bias (C); mean (N) and
  * rstd (N) may be NULL; out may equal inp. */
 void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -24,25 +48,40 @@ void cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *in
 #pragma omp parallel for if ((long long)N * C >= LN_PAR_MIN)
 	for (int n = 0; n < N; n++) {
 		const float *x = inp + (size_t)n * C;
-		float *o = out + (size_t)n * C;
-		double sum = 0.0, var = 0.0;
+		double sum = 0.0;
 
 #pragma omp simd reduction(+ : sum)
 		for (int c = 0; c < C; c++)
 			sum += x[c];
-		double mu = sum / C;
-#pragma omp simd reduction(+ : var)
-		for (int c = 0; c < C; c++)
-			var += (x[c] - mu) * (x[c] - mu);
-		float m = (float)mu;
-		float r = (float)(1.0 / sqrt(var / C + eps));
-#pragma omp simd
-		for (int c = 0; c < C; c++)
-			o[c] = (x[c] - m) * r * weight[c] + bias[c];
-		if (mean)
-			mean[n] = m;
-		if (rstd)
-			rstd[n] = r;
+		layernorm_row(out + (size_t)n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL,
+			      x, sum, weight, bias, C, eps);
+	}
+}
+
+/* res_out (N,C) = inp1 + inp2, out (N,C) = LayerNorm(res_out), one row per
+ * iteration: the add and the mean's sum share one loop, so inp1 and inp2 are
+ * read once and the row is still in L1 for the variance and the output.
+ * Summed in the same order as cpu_residual_forward + cpu_layernorm_forward,
+ * so the results are the same bits. */
+void cpu_residual_layernorm_forward(float *res_out, float *out, float *mean, float *rstd,
+				    const float *inp1, const float *inp2, const float *weight,
+				    const float *bias, int N, int C, float eps)
+{
+#pragma omp parallel for if ((long long)N * C >= LN_PAR_MIN)
+	for (int n = 0; n < N; n++) {
+		const float *a = inp1 + (size_t)n * C, *b = inp2 + (size_t)n * C;
+		float *x = res_out + (size_t)n * C;
+		double sum = 0.0;
+
+#pragma omp simd reduction(+ : sum)
+		for (int c = 0; c < C; c++) {
+			float v = a[c] + b[c];
+
+			x[c] = v;
+			sum += v;
+		}
+		layernorm_row(out + (size_t)n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL,
+			      x, sum, weight, bias, C, eps);
 	}
 }
 

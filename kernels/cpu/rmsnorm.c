@@ -4,7 +4,9 @@
  * the mean of squares summed in double, out = weight * (x * rstd). Backward
  * runs in two passes like LayerNorm's: input gradients split over rows, then
  * weight gradients split over blocks of channels, so no two threads write
- * the same element. Design limit: the second pass re-reads inp. */
+ * the same element. The fused residual + RMSNorm forward adds the two
+ * inputs in the loop that sums the squares and shares the rest of the row
+ * code. Design limit: the backward's second pass re-reads inp. */
 #include "llmops_kernels.h"
 
 #include <math.h>
@@ -15,6 +17,22 @@
 /* channels owned by one dweight task */
 #define RMS_COLS 64
 
+/* Finishes one row x (C) whose sum of squares is ss: o (C) = weight * x *
+ * rstd, *rstd (may be NULL) the row's rstd. Shared by both forwards, so the
+ * fused one rounds exactly as the plain one does. */
+static inline void rmsnorm_row(float *o, float *rstd, const float *x, double ss,
+			       const float *weight, int C, float eps)
+{
+	float var = (float)(ss / C);
+	float r = (float)(1.0 / sqrt((double)(var + eps))); /* fp32 add, as HF */
+
+#pragma omp simd
+	for (int c = 0; c < C; c++)
+		o[c] = weight[c] * (x[c] * r);
+	if (rstd)
+		*rstd = r;
+}
+
 /* out (N,C) = weight (C) * (inp * rstd); rstd (N) may be NULL; out may equal
  * inp. */
 void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N,
@@ -23,19 +41,36 @@ void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float 
 #pragma omp parallel for if ((long long)N * C >= RMS_PAR_MIN)
 	for (int n = 0; n < N; n++) {
 		const float *x = inp + (size_t)n * C;
-		float *o = out + (size_t)n * C;
 		double ss = 0.0;
 
 #pragma omp simd reduction(+ : ss)
 		for (int c = 0; c < C; c++)
 			ss += (double)x[c] * x[c];
-		float var = (float)(ss / C);
-		float r = (float)(1.0 / sqrt((double)(var + eps))); /* fp32 add, as HF */
-#pragma omp simd
-		for (int c = 0; c < C; c++)
-			o[c] = weight[c] * (x[c] * r);
-		if (rstd)
-			rstd[n] = r;
+		rmsnorm_row(out + (size_t)n * C, rstd ? rstd + n : NULL, x, ss, weight, C, eps);
+	}
+}
+
+/* res_out (N,C) = inp1 + inp2, out (N,C) = RMSNorm(res_out), one row per
+ * iteration: the add and the sum of squares share one loop, so inp1 and inp2
+ * are read once and the row is still in L1 for the output. Same order as
+ * cpu_residual_forward + cpu_rmsnorm_forward, so the same bits. */
+void cpu_residual_rmsnorm_forward(float *res_out, float *out, float *rstd, const float *inp1,
+				  const float *inp2, const float *weight, int N, int C, float eps)
+{
+#pragma omp parallel for if ((long long)N * C >= RMS_PAR_MIN)
+	for (int n = 0; n < N; n++) {
+		const float *a = inp1 + (size_t)n * C, *b = inp2 + (size_t)n * C;
+		float *x = res_out + (size_t)n * C;
+		double ss = 0.0;
+
+#pragma omp simd reduction(+ : ss)
+		for (int c = 0; c < C; c++) {
+			float v = a[c] + b[c];
+
+			x[c] = v;
+			ss += (double)v * v;
+		}
+		rmsnorm_row(out + (size_t)n * C, rstd ? rstd + n : NULL, x, ss, weight, C, eps);
 	}
 }
 

@@ -10,7 +10,8 @@
  *   - crossentropy_forward_backward and clip_grad_norm return a host value
  *     (the count, the norm), so those two synchronise the stream.
  *   - sample_forward ignores scratch; tokens is a device array.
- *   - layernorm_forward needs a bias (every GPT-2 norm has one).
+ *   - layernorm_forward and residual_layernorm_forward need a bias (every
+ *     GPT-2 norm has one).
  * Numerics: every GEMM is fp32 cuBLAS SGEMM without TF32 and every
  * reduction is deterministic, but orders differ from the CPU's, so results
  * agree to rounding, not bit for bit. upload, download and allocation are
@@ -312,6 +313,22 @@ static void cu_grad_accumulate(float *acc, const float *grad, float weight, size
 	LAUNCH(cuda_grad_accumulate(acc, grad, weight, n, STREAM));
 }
 
+static void cu_residual_layernorm_forward(float *res_out, float *out, float *mean, float *rstd,
+					  const float *inp1, const float *inp2, const float *weight,
+					  const float *bias, int N, int C, float eps)
+{
+	LAUNCH(cuda_residual_layernorm_forward(res_out, out, mean, rstd, inp1, inp2, weight, bias,
+					       N, C, eps, STREAM));
+}
+
+static void cu_residual_rmsnorm_forward(float *res_out, float *out, float *rstd, const float *inp1,
+					const float *inp2, const float *weight, int N, int C,
+					float eps)
+{
+	LAUNCH(cuda_residual_rmsnorm_forward(res_out, out, rstd, inp1, inp2, weight, N, C, eps,
+					     STREAM));
+}
+
 /* ---- the table ---- */
 
 static struct llm_ops make_ops(void)
@@ -351,6 +368,8 @@ static struct llm_ops make_ops(void)
 	o.lora_backward = cu_lora_backward;
 	o.sample_forward = cu_sample_forward;
 	o.grad_accumulate = cu_grad_accumulate;
+	o.residual_layernorm_forward = cu_residual_layernorm_forward;
+	o.residual_rmsnorm_forward = cu_residual_rmsnorm_forward;
 	return o;
 }
 

@@ -3,8 +3,10 @@
  * Same layout as layernorm.cu: forward and the input gradient one warp per
  * row with double partial sums combined by warp shuffles, the fp32 add of
  * eps as LlamaRMSNorm does it; dweight by a deterministic column reduction
- * (one block per 32 channels, fixed-order combination). Design limit: that
- * reduction has C/32 blocks, few for small C. */
+ * (one block per 32 channels, fixed-order combination). The fused residual +
+ * RMSNorm forward does the add in the sum-of-squares pass and reads its
+ * result back for the output. Design limit: the dweight reduction has C/32
+ * blocks, few for small C. */
 #include <cuda_runtime.h>
 
 #include "llmops_kernels.h"
@@ -15,6 +17,22 @@
 
 /* ---- kernels ---- */
 
+/* The rest of row n once each lane holds its partial sum of squares ss:
+ * o (C) = weight * x (C) * rstd and rstd[n] (when set). Shared by the plain
+ * and the fused forward. */
+static __device__ void rmsnorm_row(float *o, float *rstd, const float *x, double ss,
+				   const float *weight, int n, int C, float eps)
+{
+	int lane = threadIdx.x % 32;
+	float var = (float)(warp_sum(ss) / C);
+	float r = (float)(1.0 / sqrt((double)(var + eps))); /* fp32 add, as HF */
+
+	for (int c = lane; c < C; c += 32)
+		o[c] = weight[c] * (x[c] * r);
+	if (lane == 0 && rstd)
+		rstd[n] = r;
+}
+
 static __global__ void rmsnorm_forward_kernel(float *out, float *rstd, const float *inp,
 					      const float *weight, int N, int C, float eps)
 {
@@ -24,16 +42,34 @@ static __global__ void rmsnorm_forward_kernel(float *out, float *rstd, const flo
 	if (n >= N)
 		return;
 	const float *x = inp + (size_t)n * C;
-	float *o = out + (size_t)n * C;
 
 	for (int c = lane; c < C; c += 32)
 		ss += (double)x[c] * x[c];
-	float var = (float)(warp_sum(ss) / C);
-	float r = (float)(1.0 / sqrt((double)(var + eps))); /* fp32 add, as HF */
-	for (int c = lane; c < C; c += 32)
-		o[c] = weight[c] * (x[c] * r);
-	if (lane == 0 && rstd)
-		rstd[n] = r;
+	rmsnorm_row(out + (size_t)n * C, rstd, x, ss, weight, n, C, eps);
+}
+
+/* res_out = inp1 + inp2 and out = RMSNorm(res_out), row n per warp. The add
+ * shares the sum of squares' loop; the output pass reads back only the
+ * elements the same lane wrote, so res_out may be inp1 or inp2. */
+static __global__ void residual_rmsnorm_forward_kernel(float *res_out, float *out, float *rstd,
+						       const float *inp1, const float *inp2,
+						       const float *weight, int N, int C, float eps)
+{
+	int n = blockIdx.x * RMS_ROWS + threadIdx.x / 32, lane = threadIdx.x % 32;
+	double ss = 0.0;
+
+	if (n >= N)
+		return;
+	const float *a = inp1 + (size_t)n * C, *b = inp2 + (size_t)n * C;
+	float *x = res_out + (size_t)n * C;
+
+	for (int c = lane; c < C; c += 32) {
+		float v = a[c] + b[c];
+
+		x[c] = v;
+		ss += (double)v * v;
+	}
+	rmsnorm_row(out + (size_t)n * C, rstd, x, ss, weight, n, C, eps);
 }
 
 /* dinp (N,C) += r * g - x * r^3 * mean(g * x), g = weight * dout */
@@ -92,6 +128,23 @@ llm_err cuda_rmsnorm_forward(float *out, float *rstd, const float *inp, const fl
 	rmsnorm_forward_kernel<<<(unsigned)ceil_div((size_t)N, RMS_ROWS), 32 * RMS_ROWS, 0,
 				 (cudaStream_t)stream>>>(out, rstd, inp, weight, N, C, eps);
 	return cuda_check_launch("cuda_rmsnorm_forward", "rmsnorm_forward_kernel");
+}
+
+llm_err cuda_residual_rmsnorm_forward(float *res_out, float *out, float *rstd, const float *inp1,
+				      const float *inp2, const float *weight, int N, int C,
+				      float eps, void *stream)
+{
+	if (N < 1 || C < 1 || !res_out || !out || !inp1 || !inp2 || !weight)
+		return llm_fail(LLM_EINVAL,
+				"cuda_residual_rmsnorm_forward: N=%d C=%d res_out=%p out=%p "
+				"inp1=%p inp2=%p weight=%p",
+				N, C, (void *)res_out, (void *)out, (const void *)inp1,
+				(const void *)inp2, (const void *)weight);
+	residual_rmsnorm_forward_kernel<<<(unsigned)ceil_div((size_t)N, RMS_ROWS), 32 * RMS_ROWS, 0,
+					  (cudaStream_t)stream>>>(res_out, out, rstd, inp1, inp2,
+								  weight, N, C, eps);
+	return cuda_check_launch("cuda_residual_rmsnorm_forward",
+				 "residual_rmsnorm_forward_kernel");
 }
 
 llm_err cuda_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,

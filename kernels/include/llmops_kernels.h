@@ -140,6 +140,17 @@ void cpu_layernorm_backward(float *dinp, float *dweight, float *dbias, const flo
 			    const float *inp, const float *weight, const float *mean,
 			    const float *rstd, int N, int C);
 
+/* Residual add fused with the LayerNorm that reads its result, one pass over
+ * each row: res_out (N,C) = inp1 (N,C) + inp2 (N,C), then out (N,C), mean (N)
+ * and rstd (N) as cpu_layernorm_forward(out, mean, rstd, res_out, weight,
+ * bias, N, C, eps). The same bits as cpu_residual_forward followed by
+ * cpu_layernorm_forward. mean and rstd may be NULL. res_out may be the same
+ * pointer as inp1 and/or inp2 (the residual stream updated in place); out
+ * must not overlap res_out, inp1, inp2 or the parameters. */
+void cpu_residual_layernorm_forward(float *res_out, float *out, float *mean, float *rstd,
+				    const float *inp1, const float *inp2, const float *weight,
+				    const float *bias, int N, int C, float eps);
+
 /* out (N,C) = weight (C) * inp * rstd, rstd = 1/sqrt(mean(inp^2) + eps) per
  * row, as LlamaRMSNorm (computed in fp32). rstd (N) may be NULL. out may equal
  * inp. */
@@ -149,6 +160,15 @@ void cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float 
 /* Backward of cpu_rmsnorm_forward; accumulates dinp (N,C) and dweight (C). */
 void cpu_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
 			  const float *weight, const float *rstd, int N, int C);
+
+/* Residual add fused with the RMSNorm that reads its result, one pass over
+ * each row: res_out (N,C) = inp1 (N,C) + inp2 (N,C), then out (N,C) and
+ * rstd (N) as cpu_rmsnorm_forward(out, rstd, res_out, weight, N, C, eps).
+ * The same bits as cpu_residual_forward followed by cpu_rmsnorm_forward.
+ * rstd may be NULL. res_out may be the same pointer as inp1 and/or inp2; out
+ * must not overlap res_out, inp1, inp2 or weight. */
+void cpu_residual_rmsnorm_forward(float *res_out, float *out, float *rstd, const float *inp1,
+				  const float *inp2, const float *weight, int N, int C, float eps);
 
 /* Rotary position embedding in the Hugging Face Llama layout ("rotate_half":
  * element i pairs with i + HS/2, not interleaved). inp and out are (B,T,H,HS)
@@ -332,9 +352,23 @@ llm_err cuda_layernorm_backward(float *dinp, float *dweight, float *dbias, const
 				const float *inp, const float *weight, const float *mean,
 				const float *rstd, int N, int C, void *stream);
 
+/* As cpu_residual_layernorm_forward (same aliasing rules), one warp per
+ * row, statistics in double. LLM_EINVAL unless N, C >= 1 and res_out, out,
+ * inp1, inp2, weight, bias are set. */
+llm_err cuda_residual_layernorm_forward(float *res_out, float *out, float *mean, float *rstd,
+					const float *inp1, const float *inp2, const float *weight,
+					const float *bias, int N, int C, float eps, void *stream);
+
 /* As cpu_rmsnorm_forward, one warp per row, sum of squares in double. */
 llm_err cuda_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N,
 			     int C, float eps, void *stream);
+
+/* As cpu_residual_rmsnorm_forward (same aliasing rules), one warp per row,
+ * sum of squares in double. LLM_EINVAL unless N, C >= 1 and res_out, out,
+ * inp1, inp2, weight are set. */
+llm_err cuda_residual_rmsnorm_forward(float *res_out, float *out, float *rstd, const float *inp1,
+				      const float *inp2, const float *weight, int N, int C,
+				      float eps, void *stream);
 
 /* As cpu_rmsnorm_backward (accumulates; NULL gradients skipped). */
 llm_err cuda_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,

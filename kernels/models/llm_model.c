@@ -774,6 +774,20 @@ static void norm_forward(const llm_model *m, float *out, float *mean, float *rst
 		m->ops->rmsnorm_forward(out, rstd, inp, w, N, m->cfg.d_model, m->cfg.norm_eps);
 }
 
+/* res_out = inp1 + inp2 (N rows of the residual stream) and out = the
+ * model's norm of res_out, in one pass over each row. */
+static void residual_norm_forward(const llm_model *m, float *res_out, float *out, float *mean,
+				  float *rstd, const float *inp1, const float *inp2, const float *w,
+				  const float *b, int N)
+{
+	if (m->cfg.arch == LLM_ARCH_GPT2)
+		m->ops->residual_layernorm_forward(res_out, out, mean, rstd, inp1, inp2, w, b, N,
+						   m->cfg.d_model, m->cfg.norm_eps);
+	else
+		m->ops->residual_rmsnorm_forward(res_out, out, rstd, inp1, inp2, w, N,
+						 m->cfg.d_model, m->cfg.norm_eps);
+}
+
 static void norm_backward(const llm_model *m, float *dinp, float *dw, float *db, const float *dout,
 			  const float *inp, const float *w, const float *mean, const float *rstd,
 			  int N)
@@ -832,7 +846,9 @@ static void qkv_forward(llm_model *m, int l, int B, int T, int pos0, bool train)
 }
 
 /* The blocks and the head over tokens (B,T) at positions [pos0, pos0+T),
- * with keys and values kept in rows of capacity Tcap. Logits in a->logits. */
+ * with keys and values kept in rows of capacity Tcap. Logits in a->logits.
+ * Each residual add is fused with the norm that reads its result: ln2 of
+ * the same block, then ln1 of the next block or ln_f after the last. */
 static void forward_all(llm_model *m, const int *tokens, int B, int T, int pos0, int Tcap,
 			bool train)
 {
@@ -842,20 +858,20 @@ static void forward_all(llm_model *m, const int *tokens, int B, int T, int pos0,
 	const float *res = a->encoded;
 
 	m->ops->embedding_forward(a->encoded, tokens, m->w.wte, m->w.wpe, B, T, C, pos0);
+	norm_forward(m, a->layer[0].ln1, a->layer[0].ln1_mean, a->layer[0].ln1_rstd, res,
+		     m->w.layer[0].ln1_w, m->w.layer[0].ln1_b, BT);
 	for (int l = 0; l < c->n_layer; l++) {
 		struct layer_acts *la = &a->layer[l];
 		const struct layer_w *lw = &m->w.layer[l];
 
-		norm_forward(m, la->ln1, la->ln1_mean, la->ln1_rstd, res, lw->ln1_w, lw->ln1_b, BT);
 		qkv_forward(m, l, B, T, pos0, train);
 		scatter_rows(m, la->kc, a->knew, B, T, Tcap, pos0, m->KV);
 		scatter_rows(m, la->vc, a->vnew, B, T, Tcap, pos0, m->KV);
 		m->ops->attention_forward(la->att, la->lse, la->q, la->kc, la->vc, NULL, 1, B, T,
 					  pos0 + T, Tcap, c->n_head, c->n_kv_head, c->head_dim);
 		linear_forward(m, l, o ? SITE_ATTN_C_PROJ : SITE_O, a->proj, la->att, B, T, train);
-		m->ops->residual_forward(la->res2, res, a->proj, BT * C);
-		norm_forward(m, la->ln2, la->ln2_mean, la->ln2_rstd, la->res2, lw->ln2_w, lw->ln2_b,
-			     BT);
+		residual_norm_forward(m, la->res2, la->ln2, la->ln2_mean, la->ln2_rstd, res,
+				      a->proj, lw->ln2_w, lw->ln2_b, BT);
 		if (o) {
 			linear_forward(m, l, SITE_C_FC, la->fc1, la->ln2, B, T, train);
 			m->ops->gelu_forward(la->fact, la->fc1, (long)BT * m->F, c->gelu);
@@ -866,10 +882,18 @@ static void forward_all(llm_model *m, const int *tokens, int B, int T, int pos0,
 			m->ops->swiglu_forward(la->fact, la->fc1, la->fc2, (long)BT * m->F);
 			linear_forward(m, l, SITE_DOWN, a->proj, la->fact, B, T, train);
 		}
-		m->ops->residual_forward(la->res3, la->res2, a->proj, BT * C);
+		if (l + 1 < c->n_layer) {
+			struct layer_acts *nla = &a->layer[l + 1];
+			const struct layer_w *nlw = &m->w.layer[l + 1];
+
+			residual_norm_forward(m, la->res3, nla->ln1, nla->ln1_mean, nla->ln1_rstd,
+					      la->res2, a->proj, nlw->ln1_w, nlw->ln1_b, BT);
+		} else {
+			residual_norm_forward(m, la->res3, a->lnf, a->lnf_mean, a->lnf_rstd,
+					      la->res2, a->proj, m->w.lnf_w, m->w.lnf_b, BT);
+		}
 		res = la->res3;
 	}
-	norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, res, m->w.lnf_w, m->w.lnf_b, BT);
 	m->ops->matmul_forward(a->logits, a->lnf, m->w.lm_head, NULL, B, T, C, c->vocab_size);
 }
 

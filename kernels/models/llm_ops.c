@@ -79,7 +79,9 @@ static llm_err cpu_sync(void)
 	.lora_forward = cpu_lora_forward, \
 	.lora_backward = cpu_lora_backward, \
 	.sample_forward = cpu_sample_forward, \
-	.grad_accumulate = cpu_grad_accumulate
+	.grad_accumulate = cpu_grad_accumulate, \
+	.residual_layernorm_forward = cpu_residual_layernorm_forward, \
+	.residual_rmsnorm_forward = cpu_residual_rmsnorm_forward
 /* clang-format on */
 
 const struct llm_ops llm_ops_cpu = {.name = "cpu", .host_memory = true, CPU_OPS};

@@ -107,6 +107,14 @@ struct llm_ops {
 	void (*sample_forward)(int *tokens, const float *logits, const struct llm_sampling *s,
 			       void *scratch, int N, int V, uint64_t step);
 	void (*grad_accumulate)(float *acc, const float *grad, float weight, size_t n);
+	/* a residual add fused with the norm that reads its result */
+	void (*residual_layernorm_forward)(float *res_out, float *out, float *mean, float *rstd,
+					   const float *inp1, const float *inp2,
+					   const float *weight, const float *bias, int N, int C,
+					   float eps);
+	void (*residual_rmsnorm_forward)(float *res_out, float *out, float *rstd, const float *inp1,
+					 const float *inp2, const float *weight, int N, int C,
+					 float eps);
 };
 
 /* The CPU kernels over host memory (calloc/free). */

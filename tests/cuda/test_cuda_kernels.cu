@@ -208,6 +208,67 @@ static void check_rmsnorm(int N, int C)
 	release();
 }
 
+/* ---- residual add fused with the norms ---- */
+
+/* One bitwise check line for device dgot (n) against the host want. */
+static void check_bitwise(const char *name, const float *dgot, const float *want, size_t n,
+			  llm_err err)
+{
+	float *got = host_copy(dgot, n);
+	size_t bad = count_unequal(got, want, n);
+
+	free(got);
+	report(err == LLM_OK && bad == 0, "%s: %zu of %zu differ bitwise%s", name, bad, n,
+	       detail(err));
+}
+
+/* The fused kernels against the CPU fused kernels (which give the unfused
+ * pair's bits). res_out is one correctly rounded fp32 add on both sides, so
+ * bitwise; out, mean and rstd with the plain norms' tolerances (1e-5 +
+ * 1e-5 |ref|, statistics 1e-6 + 1e-5 |ref|), the row sums being in another
+ * order. Then in place: res_out == inp1, no statistics. */
+static void check_residual_norms(int N, int C)
+{
+	size_t n = (size_t)N * C;
+	float *x1 = R(n, 60, 3.0f), *x2 = R(n, 61), *w = R(C, 62), *b = R(C, 63);
+	float *res = H<float>(n), *out = H<float>(n), *mean = H<float>(N), *rstd = H<float>(N);
+	float *g1 = D(x1, n), *g2 = D(x2, n), *gw = D(w, C), *gb = D(b, C), *gres = D(res, n);
+	float *gout = D(out, n), *gmean = D(mean, N), *grstd = D(rstd, N);
+	llm_err err;
+
+	cpu_residual_layernorm_forward(res, out, mean, rstd, x1, x2, w, b, N, C, 1e-5f);
+	err = cuda_residual_layernorm_forward(gres, gout, gmean, grstd, g1, g2, gw, gb, N, C, 1e-5f,
+					      NULL);
+	check_bitwise("residual layernorm forward res_out", gres, res, n, err);
+	check_close("residual layernorm forward out", gout, out, n, 1e-5, 1e-5, err);
+	check_close("residual layernorm forward mean", gmean, mean, N, 1e-6, 1e-5, err);
+	check_close("residual layernorm forward rstd", grstd, rstd, N, 1e-6, 1e-5, err);
+	timing("residual layernorm forward", 4.0 * 4 * n, 0, [&] {
+		return cuda_residual_layernorm_forward(gres, gout, gmean, grstd, g1, g2, gw, gb, N,
+						       C, 1e-5f, NULL);
+	});
+	float *gin = D(x1, n);
+	err = cuda_residual_layernorm_forward(gin, gout, NULL, NULL, gin, g2, gw, gb, N, C, 1e-5f,
+					      NULL);
+	check_bitwise("residual layernorm in place res_out", gin, res, n, err);
+	check_close("residual layernorm in place out", gout, out, n, 1e-5, 1e-5, err);
+
+	cpu_residual_rmsnorm_forward(res, out, rstd, x1, x2, w, N, C, 1e-6f);
+	err = cuda_residual_rmsnorm_forward(gres, gout, grstd, g1, g2, gw, N, C, 1e-6f, NULL);
+	check_bitwise("residual rmsnorm forward res_out", gres, res, n, err);
+	check_close("residual rmsnorm forward out", gout, out, n, 1e-5, 1e-5, err);
+	check_close("residual rmsnorm forward rstd", grstd, rstd, N, 1e-6, 1e-5, err);
+	timing("residual rmsnorm forward", 4.0 * 4 * n, 0, [&] {
+		return cuda_residual_rmsnorm_forward(gres, gout, grstd, g1, g2, gw, N, C, 1e-6f,
+						     NULL);
+	});
+	gin = D(x1, n);
+	err = cuda_residual_rmsnorm_forward(gin, gout, NULL, gin, g2, gw, N, C, 1e-6f, NULL);
+	check_bitwise("residual rmsnorm in place res_out", gin, res, n, err);
+	check_close("residual rmsnorm in place out", gout, out, n, 1e-5, 1e-5, err);
+	release();
+}
+
 /* ---- RoPE ---- */
 
 static void check_rope(int B, int T, int H_, int HS, int pos0, float theta)
@@ -650,6 +711,11 @@ static void check_rejects(void)
 		      cuda_matmul_backward(d, d, d, NULL, d, d, 1, 2, 2, 2, NULL));
 	expect_einval("embedding B=0", cuda_embedding_forward(d, di, d, d, 0, 1, 1, 0, NULL));
 	expect_einval("layernorm C=0", cuda_layernorm_forward(d, d, d, d, d, d, 2, 0, 1e-5f, NULL));
+	expect_einval(
+		"residual layernorm inp2=NULL",
+		cuda_residual_layernorm_forward(d, d, d, d, d, NULL, d, d, 2, 2, 1e-5f, NULL));
+	expect_einval("residual rmsnorm N=0",
+		      cuda_residual_rmsnorm_forward(d, d, d, d, d, d, 0, 2, 1e-6f, NULL));
 	expect_einval("rmsnorm backward rstd=NULL",
 		      cuda_rmsnorm_backward(d, d, d, d, d, NULL, 2, 2, NULL));
 	expect_einval("rope odd HS", cuda_rope_forward(d, d, 1, 1, 1, 3, 0, 1e4f, NULL));
@@ -721,6 +787,8 @@ int main(void)
 	check_embedding(4, 64, 96, 50, 3);
 	check_layernorm(7, 33);
 	check_rmsnorm(7, 33);
+	check_residual_norms(7, 33);
+	check_residual_norms(1, 1);
 	check_rope(2, 17, 4, 64, 1000, 10000.0f);
 	for (size_t i = 0; i + 1 < sizeof(att) / sizeof(att[0]); i++)
 		check_attention_forward(&att[i]);
@@ -752,6 +820,7 @@ int main(void)
 		check_embedding(8, 1024, 768, 50257, 0);
 		check_layernorm(8192, 768);
 		check_rmsnorm(8192, 4096);
+		check_residual_norms(8192, 768);
 		check_rope(4, 1024, 32, 128, 0, 500000.0f);
 		check_attention_forward(&att[sizeof(att) / sizeof(att[0]) - 1]);
 		check_attention_backward(4, 512, 12, 12, 64, 1);

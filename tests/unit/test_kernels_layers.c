@@ -1,7 +1,8 @@
 /* Unit tests for the CPU layer kernels: matmul backward, embedding,
  * LayerNorm, RMSNorm, RoPE, GELU, SwiGLU, softmax and cross-entropy.
  *
- * Forward passes are compared with naive loops written here in double.
+ * Forward passes are compared with naive loops written here in double; the
+ * fused residual + norm kernels with the unfused pair, bit for bit.
  * Backward passes are compared with central finite differences (step 1e-6 in
  * double) of a double reference forward pass under the loss sum(out * dout),
  * or, for the linear kernels (matmul, embedding, RoPE), with the naive
@@ -282,6 +283,89 @@ static void test_rmsnorm_backward_matches_finite_differences(void **state)
 	check_norm_backward(1, 4, 37, 2);
 }
 
+/* ---- residual add fused with the norms ---- */
+
+/* Fails unless got and want (n) hold the same bits. */
+static void check_bits(const char *what, const float *got, const float *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(&got[i], &want[i], sizeof(got[i])) != 0)
+			fail_msg("%s[%zu] = %.9g, unfused %.9g", what, i, got[i], want[i]);
+}
+
+/* The fused kernel of a norm (rms or LayerNorm) into res_out, out and its
+ * statistics (mean unused for RMSNorm). */
+static void run_residual_norm(int rms, float *res_out, float *out, float *mean, float *rstd,
+			      const float *a, const float *b, const float *w, const float *bias,
+			      int N, int C)
+{
+	if (rms)
+		cpu_residual_rmsnorm_forward(res_out, out, rstd, a, b, w, N, C, 1e-6f);
+	else
+		cpu_residual_layernorm_forward(res_out, out, mean, rstd, a, b, w, bias, N, C,
+					       1e-5f);
+}
+
+/* Fused against cpu_residual_forward followed by the plain norm, bit for
+ * bit: into separate buffers with statistics, then in place on inp1 and on
+ * inp2 without statistics. */
+static void check_residual_norm(int rms, int N, int C)
+{
+	size_t sz = (size_t)N * C;
+	float *a = kc_rnd_array(sz, 30, 2.0f), *b = kc_rnd_array(sz, 31, 1.0f);
+	float *w = kc_rnd_array((size_t)C, 32, 1.0f), *bias = kc_rnd_array((size_t)C, 33, 1.0f);
+	float *res = kc_falloc(sz), *out = kc_falloc(sz), *fres = kc_falloc(sz);
+	float *fout = kc_falloc(sz), *mean = kc_falloc((size_t)N), *rstd = kc_falloc((size_t)N);
+	float *fmean = kc_falloc((size_t)N), *frstd = kc_falloc((size_t)N);
+
+	for (size_t i = 0; i < sz; i += 3)
+		a[i] += 3.0f; /* a non-zero mean */
+	float *a2 = kc_copy(a, sz), *b2 = kc_copy(b, sz);
+	cpu_residual_forward(res, a, b, (int)sz);
+	if (rms)
+		cpu_rmsnorm_forward(out, rstd, res, w, N, C, 1e-6f);
+	else
+		cpu_layernorm_forward(out, mean, rstd, res, w, bias, N, C, 1e-5f);
+	run_residual_norm(rms, fres, fout, fmean, frstd, a, b, w, bias, N, C);
+	check_bits("res_out", fres, res, sz);
+	check_bits("out", fout, out, sz);
+	check_bits("rstd", frstd, rstd, (size_t)N);
+	if (!rms)
+		check_bits("mean", fmean, mean, (size_t)N);
+	memset(fout, 0, sz * sizeof(*fout));
+	run_residual_norm(rms, a2, fout, NULL, NULL, a2, b, w, bias, N, C);
+	check_bits("res_out == inp1", a2, res, sz);
+	check_bits("out, res_out == inp1", fout, out, sz);
+	memset(fout, 0, sz * sizeof(*fout));
+	run_residual_norm(rms, b2, fout, NULL, NULL, a, b2, w, bias, N, C);
+	check_bits("res_out == inp2", b2, res, sz);
+	check_bits("out, res_out == inp2", fout, out, sz);
+	free(b2), free(a2), free(frstd), free(fmean), free(rstd), free(mean), free(fout);
+	free(fres), free(out), free(res), free(bias), free(w), free(b), free(a);
+}
+
+static void test_residual_layernorm_equals_add_then_layernorm(void **state)
+{
+	(void)state;
+	check_residual_norm(0, 1, 1);
+	check_residual_norm(0, 1, 37);
+	check_residual_norm(0, 5, 7);
+	check_residual_norm(0, 3, 64);
+	check_residual_norm(0, 300, 100); /* threaded */
+	check_residual_norm(0, 20, 1027);
+}
+
+static void test_residual_rmsnorm_equals_add_then_rmsnorm(void **state)
+{
+	(void)state;
+	check_residual_norm(1, 1, 1);
+	check_residual_norm(1, 1, 37);
+	check_residual_norm(1, 5, 7);
+	check_residual_norm(1, 3, 64);
+	check_residual_norm(1, 300, 100);
+	check_residual_norm(1, 20, 1027);
+}
+
 /* ---- RoPE ---- */
 
 /* out = rotate_half rotation of x (B,T,H,HS) with exact double angles */
@@ -525,6 +609,8 @@ int main(void)
 		cmocka_unit_test(test_layernorm_backward_matches_finite_differences),
 		cmocka_unit_test(test_rmsnorm_forward_matches_llama_formula),
 		cmocka_unit_test(test_rmsnorm_backward_matches_finite_differences),
+		cmocka_unit_test(test_residual_layernorm_equals_add_then_layernorm),
+		cmocka_unit_test(test_residual_rmsnorm_equals_add_then_rmsnorm),
 		cmocka_unit_test(test_rope_forward_rotates_half_pairs),
 		cmocka_unit_test(test_rope_backward_accumulates_inverse_rotation),
 		cmocka_unit_test(test_gelu_tanh_matches_formula_and_derivative),
