@@ -25,13 +25,13 @@ struct rdzv_config {
 	int rank, world; /* world >= 1 (1: rank 0 listens and returns at once) */
 	const char *master_addr;
 	int master_port;
-	const char *job_id; /* at most LLM_COLL_MAX_JOB_ID bytes */
+	const char *job_id;  /* at most LLM_COLL_MAX_JOB_ID bytes */
 	const char *backend; /* the collectives backend's name, every rank's the same */
-	double timeout_s;   /* for the messages, as given by the user */
-	double deadline;    /* absolute, net_now() seconds */
-	int data_port;	    /* this rank's data-plane listening port, 0 if none */
-	const void *blob;   /* rank 0 only: bootstrap data for every rank */
-	size_t blob_len;    /* at most LLM_COLL_MAX_BLOB */
+	double timeout_s;    /* for the messages, as given by the user */
+	double deadline;     /* absolute, net_now() seconds */
+	int data_port;	     /* this rank's data-plane listening port, 0 if none */
+	const void *blob;    /* rank 0 only: bootstrap data for every rank */
+	size_t blob_len;     /* at most LLM_COLL_MAX_BLOB */
 };
 
 struct rdzv;

@@ -660,9 +660,8 @@ static void test_rank_out_of_range_on_the_wire_fails_the_job(void **state)
 	(void)state;
 	job_init(w, 2, NULL, NULL);
 	assert_int_equal(pthread_create(&w[0].tid, NULL, worker_main, &w[0]), 0);
-	assert_int_equal(
-		raw_hello(w[0].cfg.master_port, 0xffffffffu, 2, "cpu", "default/ftj/a1"),
-		LLM_EINVAL);
+	assert_int_equal(raw_hello(w[0].cfg.master_port, 0xffffffffu, 2, "cpu", "default/ftj/a1"),
+			 LLM_EINVAL);
 	assert_int_equal(pthread_join(w[0].tid, NULL), 0);
 	expect_fail(&w[0], LLM_EINVAL, "rank 4294967295 at 127.0.0.1 is out of range");
 }
