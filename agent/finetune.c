@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -975,31 +976,40 @@ static llm_err train(struct ft_run *r)
 	return rc;
 }
 
-/* The model's backend from LLMOPS_BACKEND: "auto" (the default: the GPU
- * when CUDA works here, else the CPU), "cuda", "cpu", or "cpu-staged" (the
- * CPU kernels behind the code paths of device memory, which lets machines
- * without a GPU test them). Chosen before the collectives, whose "auto"
- * follows it; rank 0 logs it. */
+/* The model's backend from LLMOPS_BACKEND: "auto" (the default: the first
+ * GPU when CUDA works here, else the CPU), "cuda" or "cuda:<n>" (that GPU,
+ * or fail), "cpu", or "cpu-staged" (the CPU kernels behind the code paths
+ * of device memory, which lets machines without a GPU test them). Chosen
+ * before the collectives, whose "auto" follows it; rank 0 logs it. */
 static llm_err select_backend(struct ft_run *r)
 {
 	const char *want = getenv("LLMOPS_BACKEND");
-	char why[512];
+	char why[512], *end = NULL;
+	long device = 0;
+	bool gpu;
 
 	if (!want || !*want)
 		want = "auto";
 	if (!strcmp(want, "cpu") || !strcmp(want, "cpu-staged")) {
 		r->model_flags = strcmp(want, "cpu") ? LLM_MODEL_STAGED : 0;
-		snprintf(why, sizeof(why), "backend: %s (LLMOPS_BACKEND)", want);
-	} else if (!strcmp(want, "auto") || !strcmp(want, "cuda")) {
-		bool gpu = llm_backend_select(0, why, sizeof(why)) == LLM_BACKEND_CUDA;
-
-		if (!gpu && !strcmp(want, "cuda"))
-			return llm_fail(LLM_EUNSUPPORTED, "LLMOPS_BACKEND=cuda, but %s", why);
-		r->model_flags = gpu ? LLM_MODEL_CUDA : 0;
-	} else {
-		return llm_fail(LLM_EINVAL, "LLMOPS_BACKEND=%s: use auto, cuda, cpu or cpu-staged",
-				want);
+		if (r->rank == 0)
+			llm_info("finetune", "backend: %s (LLMOPS_BACKEND)", want);
+		return LLM_OK;
 	}
+	if (!strncmp(want, "cuda:", 5)) {
+		errno = 0;
+		device = strtol(want + 5, &end, 10);
+	}
+	if (strcmp(want, "auto") && strcmp(want, "cuda") &&
+	    (!end || end == want + 5 || *end || errno || device < 0 || device > INT_MAX))
+		return llm_fail(LLM_EINVAL,
+				"LLMOPS_BACKEND=%s: use auto, cuda, cuda:<device number>, cpu or "
+				"cpu-staged",
+				want);
+	gpu = llm_backend_select((int)device, why, sizeof(why)) == LLM_BACKEND_CUDA;
+	if (!gpu && strcmp(want, "auto"))
+		return llm_fail(LLM_EUNSUPPORTED, "LLMOPS_BACKEND=%s, but %s", want, why);
+	r->model_flags = gpu ? LLM_MODEL_CUDA : 0;
 	if (r->rank == 0)
 		llm_info("finetune", "%s", why);
 	return LLM_OK;

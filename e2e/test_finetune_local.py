@@ -336,14 +336,17 @@ def test_cuda_agent_names_its_backend_and_trains_like_the_cpu(tmp_path, model, d
     assert relative_drift(ref / f, out / f) <= DRIFT_TOL
 
 
-def test_unknown_backend_is_refused_with_the_choices(tmp_path, model, data):
+def test_unknown_or_missing_backend_is_refused_with_the_reason(tmp_path, model, data):
     spec = write_job(tmp_path / "j.yaml", job(model, data, tmp_path / "o"))
     r = run(spec, env=dict(ENV, LLMOPS_BACKEND="gpu"))
     assert r.returncode != 0
-    assert "LLMOPS_BACKEND=gpu: use auto, cuda, cpu or cpu-staged" in r.stderr
-    r = run(spec, env=dict(ENV, LLMOPS_BACKEND="cuda"))
+    assert "LLMOPS_BACKEND=gpu: use auto, cuda, cuda:<device number>, cpu or cpu-staged" \
+        in r.stderr
+    r = run(spec, env=dict(ENV, LLMOPS_BACKEND="cuda:x"))
+    assert "LLMOPS_BACKEND=cuda:x: use auto" in r.stderr
+    r = run(spec, env=dict(ENV, LLMOPS_BACKEND="cuda:1"))
     assert r.returncode != 0
-    assert "LLMOPS_BACKEND=cuda, but backend: cpu (LLM_EUNSUPPORTED: built without CUDA)" \
+    assert "LLMOPS_BACKEND=cuda:1, but backend: cpu (LLM_EUNSUPPORTED: built without CUDA)" \
         in r.stderr
 
 
