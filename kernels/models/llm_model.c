@@ -496,7 +496,7 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 	llm_err err;
 
 	*out = NULL;
-	if (flags & ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA))
+	if (flags & ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA | LLM_MODEL_BF16))
 		return llm_fail(LLM_EINVAL, "%s: unknown model flags 0x%x", src, flags);
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -507,8 +507,8 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 		err = llm_fail(LLM_ENOMEM, "model: out of memory");
 		goto out_free;
 	}
-	if (flags & LLM_MODEL_CUDA) {
-		m->ops = llm_ops_cuda();
+	if (flags & (LLM_MODEL_CUDA | LLM_MODEL_BF16)) {
+		m->ops = llm_ops_for_flags(flags);
 		if (!m->ops) {
 			m->ops = &llm_ops_cpu;
 			err = llm_wrap(LLM_EUNSUPPORTED, "%s", src);
