@@ -37,13 +37,17 @@
  * created lazily on the device current at the first call; every later call
  * must run with that device current (LLM_EUNSUPPORTED otherwise). A mutex
  * serialises the calls on them so any thread may call (the GEMMs still run
- * asynchronously). The heuristic runs on every call (a few microseconds of
- * host time) and the workspace an algorithm asks for (at most LT_WORKSPACE)
- * is taken from the stream-ordered pool and freed on the same stream, so
- * GEMMs on different streams never share scratch memory. Other files reach
- * the cuBLAS handle through cuda_cublas_acquire() / cuda_cublas_release(). */
+ * asynchronously). The heuristic's answer is cached per configuration
+ * (shapes, leading dimensions, transposes, precision, bias, alignments; 64
+ * entries, round robin), since asking costs more host time than a small
+ * GEMM takes. One workspace of LT_WORKSPACE bytes (32 MiB, allocated at the
+ * first GEMM that wants one) serves every GEMM; a GEMM queued on another
+ * stream than the last one that used it first waits for that one (an
+ * event), so streams never share it concurrently. Other files reach the
+ * cuBLAS handle through cuda_cublas_acquire() / cuda_cublas_release(). */
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 
 #include <cublasLt.h>
@@ -58,10 +62,33 @@
 /* most workspace one GEMM may take (32 MiB, what Hopper's kernels use) */
 #define LT_WORKSPACE ((size_t)32 << 20)
 
-static std::mutex handle_lock; /* guards the four below */
+/* The heuristic's answer for one GEMM configuration (lt_key), cached
+ * because asking costs more host time than a small GEMM takes. */
+#define LT_CACHE_SIZE 64
+
+struct lt_key { /* all int-sized, no padding: compared with memcmp */
+	int ta, tb, m, n, k, lda, ldb, ldd, prec, bias;
+	uint32_t align_a, align_b, align_d;
+};
+
+struct lt_entry {
+	struct lt_key key;
+	bool used, found; /* found false: no algorithm, use the fallback */
+	cublasLtMatmulHeuristicResult_t heur;
+};
+
+static std::mutex handle_lock; /* guards everything below */
 static cublasHandle_t handle;  /* NULL until the first cuBLAS call */
 static cublasLtHandle_t lt_handle;
 static int handle_device; /* device the handles were created on */
+static lt_entry lt_cache[LT_CACHE_SIZE];
+static unsigned lt_cache_next; /* the slot replaced next (round robin) */
+/* LT_WORKSPACE bytes shared by every GEMM that wants a workspace; a GEMM on
+ * another stream than the last user waits for ws_done first */
+static void *lt_ws;
+static cudaEvent_t lt_ws_done;
+static cudaStream_t lt_ws_stream;
+static bool lt_ws_used;
 
 /* ---- kernels ---- */
 
@@ -285,32 +312,104 @@ static cublasStatus_t lt_pref(struct lt_call *c, const struct gemm *g)
 	return st;
 }
 
-/* Runs the chosen algorithm with a stream-ordered workspace of the size it
- * asked for. */
+/* The shared workspace, allocated on first use, made safe to use on
+ * stream: if the last GEMM that used it ran on another stream, stream
+ * waits for it. Caller holds handle_lock. */
+static llm_err ws_acquire(const char *fn, cudaStream_t stream)
+{
+	cudaError_t cerr;
+
+	if (!lt_ws) {
+		cerr = cudaEventCreateWithFlags(&lt_ws_done, cudaEventDisableTiming);
+		if (cerr != cudaSuccess)
+			return cuda_fail(fn, "cudaEventCreate (cuBLASLt workspace)", cerr);
+		cerr = cudaMalloc(&lt_ws, LT_WORKSPACE);
+		if (cerr != cudaSuccess) {
+			cudaEventDestroy(lt_ws_done);
+			lt_ws = NULL;
+			return cuda_fail(fn, "cudaMalloc (cuBLASLt workspace)", cerr);
+		}
+		lt_ws_used = false;
+	}
+	if (!lt_ws_used || lt_ws_stream == stream)
+		return LLM_OK;
+	cerr = cudaStreamWaitEvent(stream, lt_ws_done, 0);
+	return cerr == cudaSuccess ? LLM_OK : cuda_fail(fn, "cudaStreamWaitEvent", cerr);
+}
+
+/* Marks the workspace as in use by the work just queued on stream. */
+static llm_err ws_release(const char *fn, cudaStream_t stream)
+{
+	cudaError_t cerr = cudaEventRecord(lt_ws_done, stream);
+
+	if (cerr != cudaSuccess)
+		return cuda_fail(fn, "cudaEventRecord (cuBLASLt workspace)", cerr);
+	lt_ws_stream = stream;
+	lt_ws_used = true;
+	return LLM_OK;
+}
+
+/* Runs the chosen algorithm, with the shared workspace when it wants one. */
 static llm_err lt_run(cublasLtHandle_t lt, const struct lt_call *c, const struct gemm *g,
 		      const cublasLtMatmulHeuristicResult_t *heur, const char *fn,
 		      cudaStream_t stream)
 {
 	const float alpha = 1.0f;
-	void *ws = NULL;
-	cudaError_t cerr;
+	size_t wsize = heur->workspaceSize;
 	cublasStatus_t st;
+	llm_err err;
 
-	if (heur->workspaceSize > 0) {
-		cerr = cudaMallocAsync(&ws, heur->workspaceSize, stream);
-		if (cerr != cudaSuccess)
-			return cuda_fail(fn, "cudaMallocAsync (cuBLASLt workspace)", cerr);
-	}
+	if (wsize > 0 && (err = ws_acquire(fn, stream)))
+		return err;
 	st = cublasLtMatmul(lt, c->desc, &alpha, g->a, c->la, g->b, c->lb, &g->beta, g->d, c->ld,
-			    g->d, c->ld, &heur->algo, ws, heur->workspaceSize, stream);
-	if (ws) {
-		cerr = cudaFreeAsync(ws, stream);
-		if (st == CUBLAS_STATUS_SUCCESS && cerr != cudaSuccess)
-			return cuda_fail(fn, "cudaFreeAsync (cuBLASLt workspace)", cerr);
-	}
+			    g->d, c->ld, &heur->algo, wsize > 0 ? lt_ws : NULL, wsize, stream);
 	if (st != CUBLAS_STATUS_SUCCESS)
 		return cuda_cublas_fail(fn, "cublasLtMatmul", st);
-	return LLM_OK;
+	return wsize > 0 ? ws_release(fn, stream) : LLM_OK;
+}
+
+static struct lt_key key_of(const struct gemm *g, enum llm_matmul_precision prec)
+{
+	struct lt_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.ta = g->ta, k.tb = g->tb, k.m = g->m, k.n = g->n, k.k = g->k;
+	k.lda = g->lda, k.ldb = g->ldb, k.ldd = g->ldd;
+	k.prec = prec, k.bias = g->bias != NULL;
+	k.align_a = align_of(g->a), k.align_b = align_of(g->b), k.align_d = align_of(g->d);
+	return k;
+}
+
+/* The cached heuristic answer for g, or NULL; caller holds handle_lock. */
+static const struct lt_entry *cache_find(const struct lt_key *k)
+{
+	for (int i = 0; i < LT_CACHE_SIZE; i++)
+		if (lt_cache[i].used && !memcmp(&lt_cache[i].key, k, sizeof(*k)))
+			return &lt_cache[i];
+	return NULL;
+}
+
+/* Asks the heuristic for c's best algorithm and caches the answer (found
+ * or not); NULL with the failure in *err when the heuristic itself fails. */
+static const struct lt_entry *cache_fill(cublasLtHandle_t lt, const struct lt_call *c,
+					 const struct lt_key *k, const char *fn, llm_err *err)
+{
+	struct lt_entry e = {};
+	int found = 0;
+	cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, c->desc, c->la, c->lb, c->ld, c->ld,
+							   c->pref, 1, &e.heur, &found);
+
+	if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) {
+		*err = cuda_cublas_fail(fn, "cublasLtMatmulAlgoGetHeuristic", st);
+		return NULL;
+	}
+	e.key = *k;
+	e.used = true;
+	e.found = st == CUBLAS_STATUS_SUCCESS && found > 0 &&
+		  e.heur.state == CUBLAS_STATUS_SUCCESS && e.heur.workspaceSize <= LT_WORKSPACE;
+	lt_cache[lt_cache_next] = e;
+	lt_cache_next = (lt_cache_next + 1) % LT_CACHE_SIZE;
+	return cache_find(k);
 }
 
 /* Queues g through cuBLASLt. *done is false (and nothing is queued) when the
@@ -319,12 +418,14 @@ static llm_err lt_gemm(cublasLtHandle_t lt, const struct gemm *g, enum llm_matmu
 		       const char *fn, cudaStream_t stream, bool *done)
 {
 	struct lt_call c = {};
-	cublasLtMatmulHeuristicResult_t heur = {};
-	int found = 0;
+	struct lt_key k = key_of(g, prec);
+	const struct lt_entry *e = cache_find(&k);
 	cublasStatus_t st;
 	llm_err err = LLM_OK;
 
 	*done = false;
+	if (e && !e->found)
+		return LLM_OK; /* known: no algorithm, the caller falls back */
 	st = lt_desc(&c, g, prec);
 	if (st == CUBLAS_STATUS_SUCCESS)
 		st = lt_layouts(&c, g);
@@ -334,15 +435,11 @@ static llm_err lt_gemm(cublasLtHandle_t lt, const struct gemm *g, enum llm_matmu
 		err = cuda_cublas_fail(fn, "setting up the cuBLASLt descriptors", st);
 		goto out_free;
 	}
-	st = cublasLtMatmulAlgoGetHeuristic(lt, c.desc, c.la, c.lb, c.ld, c.ld, c.pref, 1, &heur,
-					    &found);
-	if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0))
-		goto out_free; /* no algorithm: the caller falls back */
-	if (st != CUBLAS_STATUS_SUCCESS) {
-		err = cuda_cublas_fail(fn, "cublasLtMatmulAlgoGetHeuristic", st);
-		goto out_free;
-	}
-	err = lt_run(lt, &c, g, &heur, fn, stream);
+	if (!e)
+		e = cache_fill(lt, &c, &k, fn, &err);
+	if (!e || !e->found)
+		goto out_free; /* a failure in err, or the fallback */
+	err = lt_run(lt, &c, g, &e->heur, fn, stream);
 	*done = err == LLM_OK;
 out_free:
 	lt_free(&c);
@@ -505,6 +602,13 @@ void cuda_kernels_free(void)
 
 	if (!handle)
 		return;
+	if (lt_ws) {
+		cudaFree(lt_ws); /* waits for the GEMMs that use it */
+		cudaEventDestroy(lt_ws_done);
+		lt_ws = NULL;
+	}
+	memset(lt_cache, 0, sizeof(lt_cache)); /* algorithms belong to the handle */
+	lt_cache_next = 0;
 	cublasLtDestroy(lt_handle);
 	cublasDestroy(handle);
 	lt_handle = NULL;

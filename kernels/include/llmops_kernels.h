@@ -322,8 +322,9 @@ void cpu_sample_forward(int *tokens, const float *logits, const struct llm_sampl
  * GEMM in fp32 (CUBLAS_COMPUTE_32F, no TF32) with the bias fused into its
  * epilogue; bias may be NULL. Shapes or alignments no cuBLASLt algorithm
  * takes fall back to cublasGemmEx plus a bias kernel (kernels/cuda/
- * matmul.cu), so any shape works. The GEMM's workspace, when the algorithm
- * wants one (at most 32 MiB), comes from the stream-ordered pool. Returns LLM_EINVAL
+ * matmul.cu), so any shape works. GEMMs that want a workspace share one of
+ * 32 MiB, allocated at the first such call and ordered across streams by an
+ * event. Returns LLM_EINVAL
  * unless B, T, C, OC >= 1, B*T fits in an int and out, inp, weight are
  * non-NULL. The first cuBLAS-based call (this one, matmul backward, LoRA,
  * scores) creates one process-wide cuBLAS handle and one cuBLASLt handle on
@@ -524,8 +525,9 @@ enum llm_backend llm_backend_select(int device, char *why, size_t whylen);
  * LLM_BACKEND_CPU before any call. The collectives' "auto" backend asks it. */
 enum llm_backend llm_backend_current(void);
 
-/* Destroys the process-wide cuBLAS and cuBLASLt handles if they were
- * created (the next
+/* Destroys the process-wide cuBLAS and cuBLASLt handles, the matmul
+ * workspace and the cached cuBLASLt algorithm choices if they were created
+ * (the next
  * cuBLAS-based launcher creates a new one). Call it with no kernel calls in
  * flight on other threads, and before cudaDeviceReset(); calling it when no
  * handle exists is a no-op. */
