@@ -92,7 +92,7 @@ static const char *prec_name(enum llm_matmul_precision prec)
 	return prec == LLM_MATMUL_BF16 ? "bf16" : "fp32";
 }
 
-/* atol (and rtol) of a GEMM over K terms of inputs in [-1, 1). fp32: as
+/* Absolute and relative tolerance of a GEMM over K terms of inputs in [-1, 1). fp32: as
  * gemm_tol(). bf16: each operand is rounded to an 8-bit significand (unit
  * roundoff u = 2^-8), so a product is off by at most 2u relative and by
  * u * sqrt(2/3) in rms; K such errors with random signs sum to about
