@@ -389,27 +389,27 @@ static const struct lt_entry *cache_find(const struct lt_key *k)
 	return NULL;
 }
 
-/* Asks the heuristic for c's best algorithm and caches the answer (found
- * or not); NULL with the failure in *err when the heuristic itself fails. */
+/* Asks the heuristic for c's best algorithm and caches the answer. Any
+ * status but success with an algorithm (CUBLAS_STATUS_NOT_SUPPORTED for a
+ * configuration without one, or another refusal) is cached as "none", so
+ * such GEMMs take the cublasGemmEx fallback instead of failing. */
 static const struct lt_entry *cache_fill(cublasLtHandle_t lt, const struct lt_call *c,
-					 const struct lt_key *k, const char *fn, llm_err *err)
+					 const struct lt_key *k)
 {
 	struct lt_entry e = {};
+	unsigned slot;
 	int found = 0;
 	cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, c->desc, c->la, c->lb, c->ld, c->ld,
 							   c->pref, 1, &e.heur, &found);
 
-	if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) {
-		*err = cuda_cublas_fail(fn, "cublasLtMatmulAlgoGetHeuristic", st);
-		return NULL;
-	}
 	e.key = *k;
 	e.used = true;
 	e.found = st == CUBLAS_STATUS_SUCCESS && found > 0 &&
 		  e.heur.state == CUBLAS_STATUS_SUCCESS && e.heur.workspaceSize <= LT_WORKSPACE;
-	lt_cache[lt_cache_next] = e;
-	lt_cache_next = (lt_cache_next + 1) % LT_CACHE_SIZE;
-	return cache_find(k);
+	slot = lt_cache_next;
+	lt_cache[slot] = e;
+	lt_cache_next = (slot + 1) % LT_CACHE_SIZE;
+	return &lt_cache[slot];
 }
 
 /* Queues g through cuBLASLt. *done is false (and nothing is queued) when the
@@ -436,9 +436,9 @@ static llm_err lt_gemm(cublasLtHandle_t lt, const struct gemm *g, enum llm_matmu
 		goto out_free;
 	}
 	if (!e)
-		e = cache_fill(lt, &c, &k, fn, &err);
-	if (!e || !e->found)
-		goto out_free; /* a failure in err, or the fallback */
+		e = cache_fill(lt, &c, &k);
+	if (!e->found)
+		goto out_free; /* the caller falls back */
 	err = lt_run(lt, &c, g, &e->heur, fn, stream);
 	*done = err == LLM_OK;
 out_free:
