@@ -24,6 +24,8 @@
  * the models call matmul and GELU as separate backend entries (llm_ops.h)
  * and keep the pre-activation for backward themselves; fusing needs new
  * entries and a different activation plan in llm_model.c, left for later.
+ * Before fusing, check which GELU the epilogue computes: cublasLt.h only
+ * says "GELU", and GPT-2 needs the tanh form (LLM_GELU_TANH) bit-close.
  *
  * Shapes and alignment: each call asks cuBLASLt's heuristic for an
  * algorithm that works with the actual pointer alignments
