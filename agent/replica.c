@@ -16,7 +16,7 @@ llm_err replica_init(struct replica *rp, llm_model *m, struct llm_coll *coll)
 
 	*rp = (struct replica){.m = m, .coll = coll};
 	rp->coll_device = !strcmp(llm_coll_backend(coll), "nccl");
-	if (rp->coll_device && strcmp(llm_model_backend(m), "cuda"))
+	if (rp->coll_device && strncmp(llm_model_backend(m), "cuda", 4))
 		return llm_fail(LLM_EINVAL,
 				"the nccl collectives need the model on a GPU, and it runs on "
 				"%s; set LLMOPS_COLL_BACKEND=cpu or run where CUDA works",

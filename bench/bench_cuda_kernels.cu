@@ -10,10 +10,12 @@
  * traffic (each input read once, each output written once, accumulated
  * outputs read and written) over the time, against the DRAM peak. GEMM-like
  * kernels report "fp32_throughput" in TFLOP/s against the fp32 CUDA-core
- * peak, since ours are fp32 (SGEMM, CUDA-core attention). The
- * "bf16_throughput" rows time a plain cuBLASLt bf16 GEMM (bf16 in and out,
- * fp32 accumulation) at the same shapes against the bf16 dense tensor-core
- * peak: what the planned bf16 matmul can reach, not a kernel of ours yet.
+ * peak (fp32 cuBLASLt matmuls, CUDA-core attention). Our matmuls in the
+ * bf16 precision (rows ending "_bf16": LLM_MATMUL_BF16, fp32 tensors with
+ * bf16 products and fp32 accumulation) report "bf16_throughput" against
+ * the bf16 dense tensor-core peak, as do the "cublaslt_bf16_*" rows, a
+ * plain cuBLASLt GEMM with bf16 operands in memory (bf16 in and out): the
+ * roof for a native-bf16 matmul, which reads half the bytes ours does.
  *
  * Peaks: DRAM and fp32 from the device's reported clocks (tests/cuda/
  * harness.h); bf16 from the table in bf16_peak(). `--peaks` prints only one
@@ -186,27 +188,52 @@ static void release(void)
 
 /* ---- cases: GEMMs ---- */
 
-static void bench_matmul(const char *name, int OC_, int C_, bool bias)
+/* name, with "_bf16" appended for the bf16 precision */
+static const char *prec_label(char *buf, size_t len, const char *name,
+			      enum llm_matmul_precision prec)
+{
+	snprintf(buf, len, "%s%s", name, prec == LLM_MATMUL_BF16 ? "_bf16" : "");
+	return buf;
+}
+
+/* fp32 rows against the fp32 peak, bf16 rows against the bf16 dense peak */
+static void bench_matmul(const char *name, int OC_, int C_, bool bias,
+			 enum llm_matmul_precision prec)
 {
 	float *inp = rnd((size_t)N_ROWS * C_, 1), *w = rnd((size_t)OC_ * C_, 2, 0.05f);
 	float *b = bias ? rnd(OC_, 3) : NULL, *out = rnd((size_t)N_ROWS * OC_, 4);
+	char label[96];
 
-	measure(name, 0, 2.0 * N_ROWS * C_ * OC_, false,
-		[&] { return cuda_matmul_forward(out, inp, w, b, B, T, C_, OC_, NULL); });
+	measure(prec_label(label, sizeof(label), name, prec), 0, 2.0 * N_ROWS * C_ * OC_,
+		prec == LLM_MATMUL_BF16, [&] {
+			return cuda_matmul_forward_prec(out, inp, w, b, B, T, C_, OC_, prec, NULL);
+		});
 	release();
 }
 
-static void bench_matmul_backward(void)
+static void bench_matmul_backward(enum llm_matmul_precision prec)
 {
 	const int OC_ = 4 * C;
 	float *inp = rnd((size_t)N_ROWS * C, 1), *w = rnd((size_t)OC_ * C, 2, 0.05f);
 	float *dout = rnd((size_t)N_ROWS * OC_, 3), *dinp = rnd((size_t)N_ROWS * C, 4);
 	float *dw = rnd((size_t)OC_ * C, 5), *db = rnd(OC_, 6);
+	char label[96];
 
-	measure("matmul_backward_fc", 0, 4.0 * N_ROWS * C * OC_, false, [&] {
-		return cuda_matmul_backward(dinp, dw, db, dout, inp, w, B, T, C, OC_, NULL);
-	});
+	measure(prec_label(label, sizeof(label), "matmul_backward_fc", prec), 0,
+		4.0 * N_ROWS * C * OC_, prec == LLM_MATMUL_BF16, [&] {
+			return cuda_matmul_backward_prec(dinp, dw, db, dout, inp, w, B, T, C, OC_,
+							 prec, NULL);
+		});
 	release();
+}
+
+static void bench_matmuls(enum llm_matmul_precision prec)
+{
+	bench_matmul("matmul_forward_qkv", 3 * C, C, true, prec);
+	bench_matmul("matmul_forward_fc", 4 * C, C, true, prec);
+	bench_matmul("matmul_forward_fcproj", C, 4 * C, true, prec);
+	bench_matmul("matmul_forward_lm_head", V, C, false, prec);
+	bench_matmul_backward(prec);
 }
 
 static void lt_check(cublasStatus_t st, const char *what)
@@ -394,12 +421,18 @@ static void bench_optimizer(void)
 {
 	float *p = rnd(N_PARAM, 1), *g = rnd(N_PARAM, 2, 1e-3f), *m = rnd(N_PARAM, 3, 1e-3f);
 	float *v = rnd(N_PARAM, 4, 1e-6f);
+	uint16_t *pbf = (uint16_t *)dalloc(N_PARAM * sizeof(uint16_t));
 	int t = 0;
 
 	CUDA_CHECK(cudaMemset(v, 0, N_PARAM * sizeof(float))); /* v >= 0 */
 	measure("adamw_update", 7.0 * N_PARAM * 4, 0, false, [&] {
 		return cuda_adamw_update(p, g, m, v, N_PARAM, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, ++t,
 					 NULL);
+	});
+	/* master, grad, m, v read; master, m, v written (fp32); the bf16 copy written */
+	measure("adamw_update_mixed", 7.0 * N_PARAM * 4 + 2.0 * N_PARAM, 0, false, [&] {
+		return cuda_adamw_update_mixed(p, pbf, g, m, v, N_PARAM, 1e-4f, 0.9f, 0.95f, 1e-8f,
+					       0.1f, ++t, NULL);
 	});
 	measure("clip_grad_norm", 3.0 * N_PARAM * 4, 0, false,
 		[&] { return cuda_clip_grad_norm(g, N_PARAM, 1e-3f, NULL, NULL); });
@@ -429,11 +462,8 @@ int main(int argc, char **argv)
 		"TFLOP/s (%s)\n",
 		desc, peaks.dram_gbs, peaks.fp32_tflops, bf16_tflops, bf16_source);
 
-	bench_matmul("matmul_forward_qkv", 3 * C, C, true);
-	bench_matmul("matmul_forward_fc", 4 * C, C, true);
-	bench_matmul("matmul_forward_fcproj", C, 4 * C, true);
-	bench_matmul("matmul_forward_lm_head", V, C, false);
-	bench_matmul_backward();
+	bench_matmuls(LLM_MATMUL_FP32);
+	bench_matmuls(LLM_MATMUL_BF16);
 	bench_bf16_gemm("cublaslt_bf16_matmul_fc", 4 * C, C);
 	bench_bf16_gemm("cublaslt_bf16_matmul_lm_head_padded", V_PAD, C);
 	bench_attention();

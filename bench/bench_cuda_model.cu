@@ -1,6 +1,8 @@
 /* The llmops side of the CUDA model benchmarks (a PyTorch script pairs it
  * with the same shapes). One case per process, on device 0, the model
- * created with LLM_MODEL_CUDA (fp32 everywhere: cuBLAS SGEMM without TF32):
+ * created with LLM_MODEL_CUDA (fp32 everywhere: cuBLASLt GEMMs without TF32)
+ * or, with --bf16, LLM_MODEL_CUDA | LLM_MODEL_BF16 (bf16 products with fp32
+ * accumulation in every matmul, fp32 tensors and everything else):
  *   gpt2_train       full training steps (zero_grad, forward with loss,
  *                    backward, AdamW lr 1e-4, betas 0.9/0.999, eps 1e-8,
  *                    weight decay 0.01) of GPT-2 124M (12 layers, 768 wide,
@@ -17,8 +19,8 @@
  * BERT (minilm_embed) does not run on CUDA yet, so it has no case here.
  *
  * Output, one JSON line: {"case","value","unit","peak_mem_mib","mfu" or
- * "bw_frac","backend"}. peak_mem_mib is the most device memory in use (as
- * cudaMemGetInfo reports) above what was in use right after device
+ * "bw_frac","peak","backend","precision"} (precision "fp32" or "bf16"). peak_mem_mib is the most
+ * device memory in use (as cudaMemGetInfo reports) above what was in use right after device
  * initialisation, sampled after creation and after every step, so it
  * leaves out the CUDA context as torch.cuda.max_memory_allocated does.
  *
@@ -35,7 +37,7 @@
  * 989.4 TFLOP/s and 4.8 TB/s. Other devices use the H100 SXM figures and
  * say so in "peak".
  *
- * Usage: bench_cuda_model <case> [--batch N] [--steps N] */
+ * Usage: bench_cuda_model <case> [--batch N] [--steps N] [--bf16] */
 #include <cuda_runtime.h>
 
 #include <stdio.h>
@@ -75,6 +77,13 @@ static struct peak device_peak;
 static size_t base_used; /* device bytes in use after initialisation */
 static size_t max_used;
 static int opt_batch = 8, opt_steps = 5;
+static bool opt_bf16; /* --bf16: LLM_MODEL_BF16 */
+
+/* LLM_MODEL_CUDA, plus LLM_MODEL_BF16 with --bf16 */
+static unsigned cuda_flags(void)
+{
+	return LLM_MODEL_CUDA | (opt_bf16 ? LLM_MODEL_BF16 : 0u);
+}
 
 static void check(llm_err err, const char *what)
 {
@@ -135,7 +144,7 @@ static struct result gpt2_train(void)
 	float loss;
 
 	llm_model_config_default(&c, LLM_ARCH_GPT2);
-	check(llm_model_new(&c, B, GPT2_T, LLM_MODEL_CUDA, 0, &m), "gpt2 new");
+	check(llm_model_new(&c, B, GPT2_T, cuda_flags(), 0, &m), "gpt2 new");
 	sample_memory();
 	tps = bench_train("bench_cuda_model", m, B, GPT2_T, opt_steps, &opt, sample_memory, &loss);
 	flops_per_token = 6.0 * (double)llm_model_num_params(m) +
@@ -176,7 +185,7 @@ static struct result llama_decode(int B)
 	c.vocab_size = 32000;
 	c.norm_eps = 1e-5f;
 	c.tie_embeddings = 0;
-	check(llm_model_new(&c, B, PROMPT + NEW, LLM_MODEL_CUDA | LLM_MODEL_INFERENCE, 0, &m),
+	check(llm_model_new(&c, B, PROMPT + NEW, cuda_flags() | LLM_MODEL_INFERENCE, 0, &m),
 	      "llama new");
 	sample_memory();
 	for (int i = 0; i < B * PROMPT; i++)
@@ -217,13 +226,18 @@ static const struct {
 	{"llama_decode_b64", llama_decode_b64},
 };
 
-/* --batch N and --steps N; false on anything else */
+/* --batch N, --steps N and --bf16; false on anything else */
 static bool parse_options(int argc, char **argv)
 {
 	for (int i = 2; i < argc; i += 2) {
 		char *end;
 		long v;
 
+		if (!strcmp(argv[i], "--bf16")) {
+			opt_bf16 = true;
+			i--; /* a flag without a value */
+			continue;
+		}
 		if (i + 1 >= argc)
 			return false;
 		v = strtol(argv[i + 1], &end, 10);
@@ -258,13 +272,13 @@ int main(int argc, char **argv)
 		cuda_kernels_free();
 		printf("{\"case\": \"%s\", \"value\": %.3f, \"unit\": \"%s\", "
 		       "\"peak_mem_mib\": %.1f, \"%s\": %.4f, \"peak\": \"%s\", "
-		       "\"backend\": \"cuda\"}\n",
+		       "\"backend\": \"cuda\", \"precision\": \"%s\"}\n",
 		       cases[i].name, r.value, r.unit,
 		       (double)(max_used > base_used ? max_used - base_used : 0) / 1048576.0,
-		       r.ratio_key, r.ratio, device_peak.name);
+		       r.ratio_key, r.ratio, device_peak.name, opt_bf16 ? "bf16" : "fp32");
 		return 0;
 	}
 	fprintf(stderr, "usage: bench_cuda_model gpt2_train|llama_decode_b1|llama_decode_b64 "
-			"[--batch N] [--steps N]\n");
+			"[--batch N] [--steps N] [--bf16]\n");
 	return 2;
 }

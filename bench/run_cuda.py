@@ -7,7 +7,8 @@
 2. Model level: each case of bench/cuda_cases.py runs once with
    build/bench/bench_cuda_model <case> and once per PyTorch baseline
    (bench/cuda_torch.py; gpt2_train against eager and torch.compile), each in
-   its own process, and these rows are printed per baseline:
+   its own process; gpt2_train runs a second time with --bf16 (bf16 matmuls,
+   rows named gpt2_train_bf16). These rows are printed per baseline:
      speed        the case's unit (tokens/s, sentences/s); ratio ours / theirs
      peak_mem     MiB of device memory; ratio theirs / ours
      mfu          gpt2_train: model FLOPs utilisation of both sides, from
@@ -57,19 +58,22 @@ def row(case, metric, value, unit, ref, ref_value, ratio):
                       "ratio": round(ratio, 3)}), flush=True)
 
 
-def model_rows(case, ours, ref, peaks):
-    row(case, "speed", ours["value"], ours["unit"], ref, ref["value"],
+def model_rows(case, ours, ref, peaks, label=None):
+    """rows of one llmops run against one baseline; label names the rows
+    (default: the case)"""
+    name = label or case
+    row(name, "speed", ours["value"], ours["unit"], ref, ref["value"],
         ours["value"] / ref["value"])
-    row(case, "peak_mem", ours["peak_mem_mib"], "MiB", ref, ref["peak_mem_mib"],
+    row(name, "peak_mem", ours["peak_mem_mib"], "MiB", ref, ref["peak_mem_mib"],
         ref["peak_mem_mib"] / ours["peak_mem_mib"])
     if case == "gpt2_train":
         peak = peaks["peak_bf16_tflops"] * 1e12
         mine, theirs = (x["value"] * ref["flops_per_token"] / peak for x in (ours, ref))
-        row(case, "mfu", mine, "fraction of bf16 dense peak", ref, theirs, mine / theirs)
+        row(name, "mfu", mine, "fraction of bf16 dense peak", ref, theirs, mine / theirs)
     if case in DECODE_BATCH:
         bound = DECODE_BATCH[case] * peaks["peak_dram_gbs"] * 1e9 / \
             decode_bytes_per_step(DECODE_BATCH[case])
-        row(case, "bandwidth_bound_fraction", ours["value"] / bound,
+        row(name, "bandwidth_bound_fraction", ours["value"] / bound,
             f"fraction of {bound:.0f} tokens/s", ref, ref["value"] / bound,
             ours["value"] / ref["value"])
 
@@ -105,10 +109,14 @@ def main():
                   file=sys.stderr)
             continue
         ours = last_json(run([MODEL, case]))
+        # gpt2_train also with bf16 matmuls (LLM_MODEL_BF16), as rows gpt2_train_bf16
+        ours_bf16 = last_json(run([MODEL, case, "--bf16"])) if case == "gpt2_train" else None
         for variant in ("eager", "compile") if case == "gpt2_train" else ("eager",):
             ref = last_json(run([sys.executable, os.path.join(HERE, "cuda_torch.py"), case,
                                  variant]))
             model_rows(case, ours, ref, peaks)
+            if ours_bf16:
+                model_rows(case, ours_bf16, ref, peaks, case + "_bf16")
 
 
 if __name__ == "__main__":

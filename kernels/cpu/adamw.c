@@ -5,7 +5,8 @@
  * corrections in double, denominator sqrt(v)/sqrt(bc2) + eps) so parameters
  * track torch's within a few ulp per step. Elementwise and memory-bound:
  * OpenMP over elements. Design limit: one contiguous buffer per call; the
- * caller loops over parameter tensors. */
+ * caller loops over parameter tensors. cpu_adamw_update_mixed adds a bf16
+ * copy of the updated parameters (round to nearest even). */
 #include "llmops_kernels.h"
 #include "vmath.h"
 
@@ -37,6 +38,20 @@ VM_CLONES void cpu_adamw_update(float *param, const float *grad, float *m, float
 		v[i] = vi;
 		param[i] = p - step_size * (mi / denom);
 	}
+}
+
+/* master, grad, m, v, param_bf16 (n): cpu_adamw_update on the master, then
+ * its bf16 copy. Two passes on purpose: the master is cpu_adamw_update's
+ * result by construction, so the mixed step can never drift from the fp32
+ * one. */
+void cpu_adamw_update_mixed(float *master, uint16_t *param_bf16, const float *grad, float *m,
+			    float *v, size_t n, float lr, float beta1, float beta2, float eps,
+			    float weight_decay, int t)
+{
+	cpu_adamw_update(master, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, t);
+#pragma omp parallel for simd if (n >= ADAM_PAR_MIN)
+	for (size_t i = 0; i < n; i++)
+		param_bf16[i] = llm_bf16_from_float(master[i]);
 }
 
 /* grad (n): returns the L2 norm (summed in double); scales grad by

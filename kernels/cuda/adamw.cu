@@ -6,6 +6,13 @@
  * same float operations per element (nvcc may fuse multiply-adds, so results
  * match the CPU within a few ulp rather than bitwise).
  *
+ * cuda_adamw_update_mixed is the same step on fp32 master weights (one
+ * shared per-element function, so its master equals cuda_adamw_update's)
+ * that also writes a bf16 copy of the parameters in the same pass, rounded
+ * to nearest even by llm_bf16_from_float (deterministic, so the CPU twin
+ * can be compared; no stochastic rounding): 30 bytes of traffic per
+ * parameter instead of 28 plus a separate 6-byte conversion pass.
+ *
  * Clipping is a two-stage reduction with no atomics, so the norm is the same
  * on every run: stage 1 has a fixed number of blocks (a function of n only)
  * each writing a double partial sum of squares; stage 2, one block, adds the
@@ -27,22 +34,47 @@
 
 /* ---- kernels ---- */
 
+/* per-step constants, computed on the host in double as the CPU does */
+struct adamw_k {
+	float decay, step_size, bc2_sqrt, w1, beta2, w2, eps;
+};
+
+/* One element's step: updates m[i], v[i] and returns the new parameter.
+ * Shared by both kernels so the fp32 and mixed steps agree bit for bit. */
+static __device__ __forceinline__ float adamw_elem(float param, const float *grad, float *m,
+						   float *v, size_t i, const adamw_k &k)
+{
+	float g = grad[i], mi0 = m[i];
+	float p = param * k.decay;
+	float mi = mi0 + k.w1 * (g - mi0); /* torch: m.lerp_(g, 1 - beta1) */
+	float vi = v[i] * k.beta2 + k.w2 * g * g;
+	float denom = sqrtf(vi) / k.bc2_sqrt + k.eps;
+
+	m[i] = mi;
+	v[i] = vi;
+	return p - k.step_size * (mi / denom);
+}
+
 static __global__ void adamw_kernel(float *param, const float *grad, float *m, float *v, size_t n,
-				    float decay, float step_size, float bc2_sqrt, float w1,
-				    float beta2, float w2, float eps)
+				    adamw_k k)
+{
+	size_t stride = (size_t)gridDim.x * blockDim.x;
+
+	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+		param[i] = adamw_elem(param[i], grad, m, v, i, k);
+}
+
+/* As adamw_kernel on the fp32 master, also storing its bf16 rounding. */
+static __global__ void adamw_mixed_kernel(float *master, uint16_t *param_bf16, const float *grad,
+					  float *m, float *v, size_t n, adamw_k k)
 {
 	size_t stride = (size_t)gridDim.x * blockDim.x;
 
 	for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-		float g = grad[i], mi0 = m[i];
-		float p = param[i] * decay;
-		float mi = mi0 + w1 * (g - mi0); /* torch: m.lerp_(g, 1 - beta1) */
-		float vi = v[i] * beta2 + w2 * g * g;
-		float denom = sqrtf(vi) / bc2_sqrt + eps;
+		float p = adamw_elem(master[i], grad, m, v, i, k);
 
-		m[i] = mi;
-		v[i] = vi;
-		param[i] = p - step_size * (mi / denom);
+		master[i] = p;
+		param_bf16[i] = llm_bf16_from_float(p);
 	}
 }
 
@@ -84,23 +116,52 @@ static __global__ void clip_scale_kernel(float *grad, size_t n, const double *no
 
 /* ---- launchers ---- */
 
+/* The step's constants exactly as kernels/cpu/adamw.c computes them. */
+static adamw_k adamw_constants(float lr, float beta1, float beta2, float eps, float weight_decay,
+			       int t)
+{
+	double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t);
+	adamw_k k;
+
+	k.decay = (float)(1.0 - (double)lr * weight_decay);
+	k.step_size = (float)(lr / bc1);
+	k.bc2_sqrt = (float)sqrt(bc2);
+	k.w1 = (float)(1.0 - beta1);
+	k.beta2 = beta2;
+	k.w2 = (float)(1.0 - beta2);
+	k.eps = eps;
+	return k;
+}
+
 llm_err cuda_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
 			  float beta1, float beta2, float eps, float weight_decay, int t,
 			  void *stream)
 {
-	double bc1, bc2;
-
 	if (!param || !grad || !m || !v || t < 1)
 		return llm_fail(LLM_EINVAL, "cuda_adamw_update: n=%zu t=%d param=%p grad=%p", n, t,
 				(void *)param, (const void *)grad);
 	if (n == 0)
 		return LLM_OK;
-	bc1 = 1.0 - pow(beta1, t);
-	bc2 = 1.0 - pow(beta2, t);
 	adamw_kernel<<<grid_for(n), LLMOPS_BLOCK, 0, (cudaStream_t)stream>>>(
-		param, grad, m, v, n, (float)(1.0 - (double)lr * weight_decay), (float)(lr / bc1),
-		(float)sqrt(bc2), (float)(1.0 - beta1), beta2, (float)(1.0 - beta2), eps);
+		param, grad, m, v, n, adamw_constants(lr, beta1, beta2, eps, weight_decay, t));
 	return cuda_check_launch("cuda_adamw_update", "adamw_kernel");
+}
+
+llm_err cuda_adamw_update_mixed(float *master, uint16_t *param_bf16, const float *grad, float *m,
+				float *v, size_t n, float lr, float beta1, float beta2, float eps,
+				float weight_decay, int t, void *stream)
+{
+	if (!master || !param_bf16 || !grad || !m || !v || t < 1)
+		return llm_fail(LLM_EINVAL,
+				"cuda_adamw_update_mixed: n=%zu t=%d master=%p param_bf16=%p "
+				"grad=%p",
+				n, t, (void *)master, (void *)param_bf16, (const void *)grad);
+	if (n == 0)
+		return LLM_OK;
+	adamw_mixed_kernel<<<grid_for(n), LLMOPS_BLOCK, 0, (cudaStream_t)stream>>>(
+		master, param_bf16, grad, m, v, n,
+		adamw_constants(lr, beta1, beta2, eps, weight_decay, t));
+	return cuda_check_launch("cuda_adamw_update_mixed", "adamw_mixed_kernel");
 }
 
 /* Queues the three stages into workspace ws (CLIP_PARTS + 1 doubles). */

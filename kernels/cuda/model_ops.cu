@@ -12,11 +12,13 @@
  *   - sample_forward ignores scratch; tokens is a device array.
  *   - layernorm_forward and residual_layernorm_forward need a bias (every
  *     GPT-2 norm has one).
- * Numerics: every GEMM is fp32 cuBLAS SGEMM without TF32 and every
+ * Numerics: every GEMM is a cuBLASLt fp32 GEMM without TF32 and every
  * reduction is deterministic, but orders differ from the CPU's, so results
- * agree to rounding, not bit for bit. upload, download and allocation are
- * synchronous. Design limit: one stream and the device current at each
- * call; the model is driven by one thread. */
+ * agree to rounding, not bit for bit. The second table, llm_ops_cuda_bf16()
+ * (LLM_MODEL_BF16), differs only in its two matmul entries, which multiply
+ * in bf16 with fp32 accumulation (LLM_MATMUL_BF16); tensors stay fp32. upload, download and
+ * allocation are synchronous. Design limit: one stream and the device current at each call; the
+ * model is driven by one thread. */
 #include <cuda_runtime.h>
 
 #include <stdio.h>
@@ -161,6 +163,22 @@ static void cu_matmul_backward(float *dinp, float *dweight, float *dbias, const 
 			       const float *inp, const float *weight, int B, int T, int C, int OC)
 {
 	LAUNCH(cuda_matmul_backward(dinp, dweight, dbias, dout, inp, weight, B, T, C, OC, STREAM));
+}
+
+/* the bf16 table's matmuls: CUBLAS_COMPUTE_32F_FAST_16BF on fp32 tensors */
+static void cu_matmul_forward_bf16(float *out, const float *inp, const float *weight,
+				   const float *bias, int B, int T, int C, int OC)
+{
+	LAUNCH(cuda_matmul_forward_prec(out, inp, weight, bias, B, T, C, OC, LLM_MATMUL_BF16,
+					STREAM));
+}
+
+static void cu_matmul_backward_bf16(float *dinp, float *dweight, float *dbias, const float *dout,
+				    const float *inp, const float *weight, int B, int T, int C,
+				    int OC)
+{
+	LAUNCH(cuda_matmul_backward_prec(dinp, dweight, dbias, dout, inp, weight, B, T, C, OC,
+					 LLM_MATMUL_BF16, STREAM));
 }
 
 static void cu_residual_forward(float *out, const float *inp1, const float *inp2, int N)
@@ -373,9 +391,26 @@ static struct llm_ops make_ops(void)
 	return o;
 }
 
+/* The fp32 table with bf16 matmuls; everything else is shared. */
+static struct llm_ops make_ops_bf16(void)
+{
+	struct llm_ops o = make_ops();
+
+	o.name = "cuda-bf16";
+	o.matmul_forward = cu_matmul_forward_bf16;
+	o.matmul_backward = cu_matmul_backward_bf16;
+	return o;
+}
+
 static const struct llm_ops cuda_ops = make_ops();
+static const struct llm_ops cuda_ops_bf16 = make_ops_bf16();
 
 const struct llm_ops *llm_ops_cuda(void)
 {
 	return &cuda_ops;
+}
+
+const struct llm_ops *llm_ops_cuda_bf16(void)
+{
+	return &cuda_ops_bf16;
 }

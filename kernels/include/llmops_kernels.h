@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,6 +64,38 @@ static inline LLM_HD float llm_uniform(uint64_t seed, uint64_t counter)
 /* GELU variants: tanh approximation (GPT-2 "gelu_new") and the exact erf form
  * (BERT "gelu"). */
 enum llm_gelu { LLM_GELU_TANH = 0, LLM_GELU_ERF = 1 };
+
+/* Precision of a CUDA matmul (cuda_matmul_forward_prec and friends); the
+ * tensors are fp32 in memory either way and sums are fp32.
+ *   LLM_MATMUL_FP32: fp32 products (no TF32), the CPU's numerics.
+ *   LLM_MATMUL_BF16: operands rounded to bf16 (8-bit significand) for the
+ *     products, as cuBLAS's CUBLAS_COMPUTE_32F_FAST_16BF does; each output
+ *     is off by about 2^-8 * sqrt(K) times the typical |a*b| for K terms. */
+enum llm_matmul_precision { LLM_MATMUL_FP32 = 0, LLM_MATMUL_BF16 = 1 };
+
+/* bf16 bits of f rounded to nearest, ties to even (the top 16 bits of the
+ * fp32 pattern after rounding); a NaN stays a quiet NaN of the same sign.
+ * Shared by cpu_adamw_update_mixed and its CUDA twin so both round alike. */
+static inline LLM_HD uint16_t llm_bf16_from_float(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x0040u);
+	u += 0x7fffu + ((u >> 16) & 1u);
+	return (uint16_t)(u >> 16);
+}
+
+/* The float a bf16 pattern stands for (exact). */
+static inline LLM_HD float llm_bf16_to_float(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
 
 /* Query scoring metrics. */
 enum llm_metric { LLM_METRIC_DOT = 0, LLM_METRIC_COSINE = 1 };
@@ -245,6 +278,15 @@ int cpu_crossentropy_forward_backward(float *dlogits, float *losses, const float
 void cpu_adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
 		      float beta1, float beta2, float eps, float weight_decay, int t);
 
+/* Mixed-precision AdamW: the step of cpu_adamw_update on the fp32 master
+ * weights master (n), bit for bit (it calls it), then param_bf16 (n) = the
+ * updated master rounded to bf16 by llm_bf16_from_float (nearest, ties to
+ * even; no stochastic rounding). The CPU version makes two passes; it is
+ * the reference for cuda_adamw_update_mixed. */
+void cpu_adamw_update_mixed(float *master, uint16_t *param_bf16, const float *grad, float *m,
+			    float *v, size_t n, float lr, float beta1, float beta2, float eps,
+			    float weight_decay, int t);
+
 /* Global-norm clipping over one contiguous gradient buffer (n): computes the
  * L2 norm in double, and if max_norm > 0 and c = max_norm / (norm + 1e-6) is
  * below 1 scales grad by c, as torch.nn.utils.clip_grad_norm_. Returns the
@@ -300,16 +342,28 @@ void cpu_sample_forward(int *tokens, const float *logits, const struct llm_sampl
 
 /* ---- CUDA kernels (kernels/cuda/); device pointers, async on stream ---- */
 
-/* out (B,T,OC) = inp (B,T,C) . weight (OC,C)^T + bias (OC), fp32 cuBLAS SGEMM
- * (no TF32) followed by a bias-add kernel; bias may be NULL. Returns LLM_EINVAL
+/* out (B,T,OC) = inp (B,T,C) . weight (OC,C)^T + bias (OC) by one cuBLASLt
+ * GEMM in fp32 (CUBLAS_COMPUTE_32F, no TF32) with the bias fused into its
+ * epilogue; bias may be NULL. Shapes or alignments no cuBLASLt algorithm
+ * takes fall back to cublasGemmEx plus a bias kernel (kernels/cuda/
+ * matmul.cu), so any shape works. GEMMs that want a workspace share one of
+ * 32 MiB, allocated at the first such call and ordered across streams by an
+ * event. Returns LLM_EINVAL
  * unless B, T, C, OC >= 1, B*T fits in an int and out, inp, weight are
  * non-NULL. The first cuBLAS-based call (this one, matmul backward, LoRA,
- * scores) creates one process-wide cuBLAS handle on the device current at
- * that time; calls are serialised on it by a mutex so any thread may call,
+ * scores) creates one process-wide cuBLAS handle and one cuBLASLt handle on
+ * the device current at that time; calls are serialised on it by a mutex so any thread may call,
  * but every later call must run with that same device current (otherwise
  * LLM_EUNSUPPORTED). out must not overlap the inputs. */
 llm_err cuda_matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
 			    int B, int T, int C, int OC, void *stream);
+
+/* As cuda_matmul_forward in the given precision (LLM_EINVAL for another
+ * value): LLM_MATMUL_BF16 runs CUBLAS_COMPUTE_32F_FAST_16BF, bf16 tensor-core
+ * products of the fp32 tensors with fp32 accumulation. */
+llm_err cuda_matmul_forward_prec(float *out, const float *inp, const float *weight,
+				 const float *bias, int B, int T, int C, int OC,
+				 enum llm_matmul_precision prec, void *stream);
 
 /* out (N) = inp1 (N) + inp2 (N). N == 0 queues nothing. Returns LLM_EINVAL if
  * N < 0 or a pointer is NULL. out may be the same pointer as inp1 and/or inp2
@@ -318,14 +372,21 @@ llm_err cuda_residual_forward(float *out, const float *inp1, const float *inp2, 
 			      void *stream);
 
 /* Backward of cuda_matmul_forward: dinp (B,T,C) += dout . weight and
- * dweight (OC,C) += dout^T . inp by two fp32 SGEMMs with beta = 1 on the
- * shared cuBLAS handle (same device rule as cuda_matmul_forward), dbias (OC)
+ * dweight (OC,C) += dout^T . inp by two fp32 cuBLASLt GEMMs with beta = 1 on
+ * the shared handles (same device rule and fallback as
+ * cuda_matmul_forward), dbias (OC)
  * += column sums of dout by a deterministic kernel (no atomics). Any gradient
  * may be NULL; weight may be NULL when dinp is, inp when dweight is.
  * LLM_EINVAL unless B, T, C, OC >= 1, B*T fits in an int and dout is set. */
 llm_err cuda_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
 			     const float *inp, const float *weight, int B, int T, int C, int OC,
 			     void *stream);
+
+/* As cuda_matmul_backward with both GEMMs in the given precision; dbias is
+ * summed in fp32 from the fp32 dout either way. */
+llm_err cuda_matmul_backward_prec(float *dinp, float *dweight, float *dbias, const float *dout,
+				  const float *inp, const float *weight, int B, int T, int C,
+				  int OC, enum llm_matmul_precision prec, void *stream);
 
 /* As cpu_embedding_forward; tokens (B,T) is a device array whose values are
  * not checked (out-of-range tokens read out of bounds, as on the CPU).
@@ -428,6 +489,15 @@ llm_err cuda_adamw_update(float *param, const float *grad, float *m, float *v, s
 			  float beta1, float beta2, float eps, float weight_decay, int t,
 			  void *stream);
 
+/* As cpu_adamw_update_mixed in one pass over the data (master, grad, m, v
+ * read; master, m, v and param_bf16 written: 30 bytes per parameter). The
+ * master matches cuda_adamw_update bit for bit and the CPU twin within a
+ * few ulp (fused multiply-adds); param_bf16 is the updated master rounded
+ * by llm_bf16_from_float. LLM_EINVAL if t < 1 or a pointer is NULL. */
+llm_err cuda_adamw_update_mixed(float *master, uint16_t *param_bf16, const float *grad, float *m,
+				float *v, size_t n, float lr, float beta1, float beta2, float eps,
+				float weight_decay, int t, void *stream);
+
 /* As cpu_clip_grad_norm, deterministic (two-stage reduction, no atomics);
  * the clipping is decided on the device. The norm the CPU twin returns goes
  * to *norm (a host pointer) when norm is not NULL, which synchronises the
@@ -497,7 +567,9 @@ enum llm_backend llm_backend_select(int device, char *why, size_t whylen);
  * LLM_BACKEND_CPU before any call. The collectives' "auto" backend asks it. */
 enum llm_backend llm_backend_current(void);
 
-/* Destroys the process-wide cuBLAS handle if one was created (the next
+/* Destroys the process-wide cuBLAS and cuBLASLt handles, the matmul
+ * workspace and the cached cuBLASLt algorithm choices if they were created
+ * (the next
  * cuBLAS-based launcher creates a new one). Call it with no kernel calls in
  * flight on other threads, and before cudaDeviceReset(); calling it when no
  * handle exists is a no-op. */

@@ -83,6 +83,14 @@ void llm_model_config_default(struct llm_model_config *c, enum llm_arch arch);
  * LLM_MODEL_CUDA. */
 #define LLM_MODEL_STAGED 8u
 
+/* LLM_MODEL_BF16, with LLM_MODEL_CUDA: every matmul multiplies in bf16 with
+ * fp32 accumulation (cuBLAS's CUBLAS_COMPUTE_32F_FAST_16BF) while weights,
+ * activations, gradients and the optimizer stay fp32; attention, norms and
+ * the loss are unchanged. Faster matmuls on tensor cores, results within
+ * bf16 tolerances of the fp32 ones (docs/internals/models.md). Without
+ * LLM_MODEL_CUDA: LLM_EUNSUPPORTED (the CPU kernels are fp32 only). */
+#define LLM_MODEL_BF16 4u
+
 /* A model from c with seeded random weights as transformers initialises them
  * (normal(0, 0.02) weights and embeddings, GPT-2's residual projections
  * scaled by 1/sqrt(2 L), zero biases, unit norm weights). max_B and max_T
@@ -220,8 +228,8 @@ void llm_model_set_counters(llm_model *m, const struct llm_model_counters *c);
  * plain loops; with LLM_MODEL_CUDA device memory and kernels, with errors
  * as the rest of the API (LLM_EINTERNAL for CUDA failures). */
 
-/* The backend the model runs on: "cpu", "cpu-staged" (LLM_MODEL_STAGED) or
- * "cuda". */
+/* The backend the model runs on: "cpu", "cpu-staged" (LLM_MODEL_STAGED),
+ * "cuda" or "cuda-bf16" (LLM_MODEL_BF16). */
 const char *llm_model_backend(const llm_model *m);
 
 /* true when the model's memory is plain host memory the caller may read and

@@ -496,7 +496,8 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 	llm_err err;
 
 	*out = NULL;
-	if (flags & ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA | LLM_MODEL_STAGED))
+	if (flags &
+	    ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA | LLM_MODEL_BF16 | LLM_MODEL_STAGED))
 		return llm_fail(LLM_EINVAL, "%s: unknown model flags 0x%x", src, flags);
 	if ((flags & LLM_MODEL_CUDA) && (flags & LLM_MODEL_STAGED))
 		return llm_fail(LLM_EINVAL, "%s: LLM_MODEL_STAGED is the CPU's; not with CUDA",
@@ -504,19 +505,17 @@ llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T,
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return llm_fail(LLM_ENOMEM, "model: out of memory");
-	m->ops = flags & LLM_MODEL_STAGED ? &llm_ops_cpu_staged : &llm_ops_cpu;
+	m->ops = &llm_ops_cpu;
 	m->stage = calloc(1, sizeof(*m->stage));
 	if (!m->stage) {
 		err = llm_fail(LLM_ENOMEM, "model: out of memory");
 		goto out_free;
 	}
-	if (flags & LLM_MODEL_CUDA) {
-		m->ops = llm_ops_cuda();
-		if (!m->ops) {
-			m->ops = &llm_ops_cpu;
-			err = llm_wrap(LLM_EUNSUPPORTED, "%s", src);
-			goto out_free;
-		}
+	m->ops = llm_ops_for_flags(flags);
+	if (!m->ops) {
+		m->ops = &llm_ops_cpu;
+		err = llm_wrap(LLM_EUNSUPPORTED, "%s", src);
+		goto out_free;
 	}
 	m->cfg = *c;
 	m->inference = flags & LLM_MODEL_INFERENCE;

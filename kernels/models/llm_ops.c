@@ -4,11 +4,13 @@
  * The CPU entries are the cpu_* kernels themselves; memory is calloc'd host
  * memory, so llm_ops_cpu's host views alias it and the staging buffer is
  * never used. llm_ops_cpu_staged is the same table claiming device memory.
- * llm_ops_cuda() here is weak and answers "built without CUDA";
+ * llm_ops_cuda() and llm_ops_cuda_bf16() here are weak and answer "built
+ * without CUDA";
  * kernels/cuda/model_ops.cu defines the real one, which replaces it when a
  * program links the CUDA objects (as kernels/cpu/backend.c does for
  * cuda_device_init()). */
 #include "llm_ops.h"
+#include "llmops_model.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +95,25 @@ __attribute__((weak)) const struct llm_ops *llm_ops_cuda(void)
 {
 	llm_fail(LLM_EUNSUPPORTED, "model: built without CUDA");
 	return NULL;
+}
+
+__attribute__((weak)) const struct llm_ops *llm_ops_cuda_bf16(void)
+{
+	llm_fail(LLM_EUNSUPPORTED, "model: built without CUDA");
+	return NULL;
+}
+
+const struct llm_ops *llm_ops_for_flags(unsigned flags)
+{
+	if ((flags & LLM_MODEL_BF16) && !(flags & LLM_MODEL_CUDA)) {
+		llm_fail(LLM_EUNSUPPORTED, "model: LLM_MODEL_BF16 needs LLM_MODEL_CUDA (bf16 "
+					   "matmuls run only on the CUDA backend; the CPU "
+					   "kernels are fp32)");
+		return NULL;
+	}
+	if (!(flags & LLM_MODEL_CUDA))
+		return flags & LLM_MODEL_STAGED ? &llm_ops_cpu_staged : &llm_ops_cpu;
+	return (flags & LLM_MODEL_BF16) ? llm_ops_cuda_bf16() : llm_ops_cuda();
 }
 
 /* ---- host staging ---- */

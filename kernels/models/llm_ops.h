@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 struct llm_ops {
-	const char *name; /* "cpu", "cuda" */
+	const char *name; /* "cpu", "cuda", "cuda-bf16" */
 	bool host_memory; /* buffers are plain host memory */
 
 	/* ---- memory ---- */
@@ -131,6 +131,17 @@ extern const struct llm_ops llm_ops_cpu_staged;
  * detail when the program is built without CUDA (a weak stub in llm_ops.c).
  * Select and initialise the device first (llm_backend_select()). */
 const struct llm_ops *llm_ops_cuda(void);
+
+/* As llm_ops_cuda() with bf16 matmuls (LLM_MATMUL_BF16: bf16 products, fp32
+ * accumulation and fp32 tensors); every other entry is the same. */
+const struct llm_ops *llm_ops_cuda_bf16(void);
+
+/* The table for llm_model flags: llm_ops_cpu without LLM_MODEL_CUDA,
+ * llm_ops_cuda() with it, llm_ops_cuda_bf16() with LLM_MODEL_CUDA |
+ * LLM_MODEL_BF16. NULL with LLM_EUNSUPPORTED as the detail for
+ * LLM_MODEL_BF16 without LLM_MODEL_CUDA (the CPU kernels are fp32 only) or
+ * a program built without CUDA. */
+const struct llm_ops *llm_ops_for_flags(unsigned flags);
 
 /* ---- host access to backend memory ---- */
 

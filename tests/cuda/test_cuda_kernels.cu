@@ -13,6 +13,12 @@
  *   - CUDA's expf, tanhf, erff (2 ulp) against glibc's (< 1 ulp), and
  *     fused multiply-adds: 1e-5 relative for transcendental elementwise
  *     kernels, 1e-6 atol for outputs near 0.
+ *   - bf16 matmuls (LLM_MATMUL_BF16): operands rounded to 8 significant
+ *     bits, atol 2^-7 * sqrt(K) and rtol 2^-7 (derived at mm_atol()).
+ * The matmuls run in both precisions on shapes cuBLASLt's fast kernels take
+ * (fused bias epilogue) and on odd C, OC and 4-byte aligned buffers (the
+ * cublasGemmEx fallback). Mixed-precision AdamW's bf16 copy must be its
+ * master correctly rounded, exactly.
  * Selection kernels (top-k, greedy and sampled tokens) must match exactly.
  * Exits 1 on any failure or when there is no CUDA device. */
 #include <cuda_runtime.h>
@@ -79,36 +85,169 @@ static double gemm_tol(long K)
 	return 1e-4 * sqrt((K > 64 ? K : 64) / 64.0);
 }
 
-/* ---- matmul backward ---- */
+/* ---- matmul (cuBLASLt, fp32 and bf16) ---- */
 
-static void check_matmul_backward(int B, int T, int C, int OC)
+static const char *prec_name(enum llm_matmul_precision prec)
+{
+	return prec == LLM_MATMUL_BF16 ? "bf16" : "fp32";
+}
+
+/* Absolute and relative tolerance of a GEMM over K terms of inputs in [-1, 1). fp32: as
+ * gemm_tol(). bf16: each operand is rounded to an 8-bit significand (unit
+ * roundoff u = 2^-8), so a product is off by at most 2u relative and by
+ * u * sqrt(2/3) in rms; K such errors with random signs sum to about
+ * u * sqrt(2/3) * sqrt(K) * rms(a*b) = 1.1e-3 * sqrt(K) (rms(a*b) = 1/3
+ * here). atol = 2u * sqrt(K) is seven of those standard deviations, safe
+ * over a million outputs, and still 40 times below the typical |output|
+ * (sqrt(K) / 3), so a wrong operand or transposition cannot pass. rtol =
+ * 2u covers the fp32 values the GEMM adds to (bias, accumulated
+ * gradients), which are not rounded to bf16 but scale the comparison. */
+static double mm_atol(long K, enum llm_matmul_precision prec)
+{
+	return prec == LLM_MATMUL_BF16 ? 0x1p-7 * sqrt((double)K) : gemm_tol(K);
+}
+
+static double mm_rtol(long K, enum llm_matmul_precision prec)
+{
+	return prec == LLM_MATMUL_BF16 ? 0x1p-7 : gemm_tol(K);
+}
+
+/* check_close() with the check named "<name><what>" */
+static void check_close_in(const char *name, const char *what, const float *dgot, const float *want,
+			   size_t n, double atol, double rtol, llm_err err)
+{
+	char full[256];
+
+	snprintf(full, sizeof(full), "%s%s", name, what);
+	check_close(full, dgot, want, n, atol, rtol, err);
+}
+
+/* device copy of h (n + off floats) advanced by off floats: off = 1 gives
+ * buffers only 4-byte aligned, which cuBLASLt's faster kernels refuse */
+static float *D_off(const float *h, size_t n, int off)
+{
+	return D(h, n + off) + off;
+}
+
+/* Forward with and without bias against cpu_matmul_forward. Odd C and OC
+ * and off = 1 reach the cublasGemmEx fallback and the separate bias
+ * kernel; multiples of 16 with off = 0 the fused-bias epilogue. */
+static void check_matmul_forward(int B, int T, int C, int OC, enum llm_matmul_precision prec,
+				 int off)
 {
 	size_t BT = (size_t)B * T;
-	float *inp = R(BT * C, 1), *w = R((size_t)OC * C, 2), *dout = R(BT * OC, 3);
-	float *dinp = R(BT * C, 4), *dw = R((size_t)OC * C, 5), *db = R(OC, 6);
-	float *gdinp = D(dinp, BT * C), *gdw = D(dw, (size_t)OC * C), *gdb = D(db, OC);
-	float *ginp = D(inp, BT * C), *gw = D(w, (size_t)OC * C), *gdout = D(dout, BT * OC);
-	char name[128];
+	float *inp = R(BT * C + off, 70), *w = R((size_t)OC * C + off, 71), *bias = R(OC + off, 72);
+	float *out = H<float>(BT * OC), *out_nb = H<float>(BT * OC);
+	float *ginp = D_off(inp, BT * C, off), *gw = D_off(w, (size_t)OC * C, off);
+	float *gbias = D_off(bias, OC, off), *gout = dev_nan(BT * OC + off) + off;
+	char name[160];
 	llm_err err;
 
-	cpu_matmul_backward(dinp, dw, db, dout, inp, w, B, T, C, OC);
-	err = cuda_matmul_backward(gdinp, gdw, gdb, gdout, ginp, gw, B, T, C, OC, NULL);
-	snprintf(name, sizeof(name), "matmul backward B=%d T=%d C=%d OC=%d", B, T, C, OC);
-	check_close("matmul backward dinp", gdinp, dinp, BT * C, gemm_tol(OC), gemm_tol(OC), err);
-	check_close("matmul backward dweight", gdw, dw, (size_t)OC * C, gemm_tol((long)BT),
-		    gemm_tol((long)BT), err);
-	check_close("matmul backward dbias", gdb, db, OC, gemm_tol((long)BT), gemm_tol((long)BT),
-		    err);
-	/* frozen input and bias: only dweight, and weight may be NULL */
-	float *dw2 = R((size_t)OC * C, 68), *gdw2 = D(dw2, (size_t)OC * C);
-	cpu_matmul_backward(NULL, dw2, NULL, dout, inp, w, B, T, C, OC);
-	err = cuda_matmul_backward(NULL, gdw2, NULL, gdout, ginp, NULL, B, T, C, OC, NULL);
-	check_close("matmul backward dweight only (dinp, dbias NULL)", gdw2, dw2, (size_t)OC * C,
-		    gemm_tol((long)BT), gemm_tol((long)BT), err);
-	timing(name, 4.0 * (BT * OC + 2 * BT * C + 2.0 * OC * C), 4.0 * BT * C * OC, [&] {
-		return cuda_matmul_backward(gdinp, gdw, gdb, gdout, ginp, gw, B, T, C, OC, NULL);
+	dev_bufs.push_back(gout - off);
+	cpu_matmul_forward(out, inp + off, w + off, bias + off, B, T, C, OC);
+	cpu_matmul_forward(out_nb, inp + off, w + off, NULL, B, T, C, OC);
+	err = cuda_matmul_forward_prec(gout, ginp, gw, gbias, B, T, C, OC, prec, NULL);
+	snprintf(name, sizeof(name), "matmul forward %s B=%d T=%d C=%d OC=%d%s", prec_name(prec), B,
+		 T, C, OC, off ? " (buffers 4-byte aligned)" : "");
+	check_close(name, gout, out, BT * OC, mm_atol(C, prec), mm_rtol(C, prec), err);
+	err = cuda_matmul_forward_prec(gout, ginp, gw, NULL, B, T, C, OC, prec, NULL);
+	check_close_in(name, ", bias NULL", gout, out_nb, BT * OC, mm_atol(C, prec),
+		       mm_rtol(C, prec), err);
+	timing(name, 4.0 * (BT * C + (double)OC * C + BT * OC), 2.0 * BT * C * OC, [&] {
+		return cuda_matmul_forward_prec(gout, ginp, gw, gbias, B, T, C, OC, prec, NULL);
 	});
 	release();
+}
+
+static void check_matmul_backward(int B, int T, int C, int OC, enum llm_matmul_precision prec,
+				  int off)
+{
+	size_t BT = (size_t)B * T;
+	float *inp = R(BT * C + off, 1), *w = R((size_t)OC * C + off, 2),
+	      *dout = R(BT * OC + off, 3);
+	float *dinp = R(BT * C + off, 4), *dw = R((size_t)OC * C + off, 5), *db = R(OC + off, 6);
+	float *gdinp = D_off(dinp, BT * C, off), *gdw = D_off(dw, (size_t)OC * C, off);
+	float *gdb = D_off(db, OC, off), *ginp = D_off(inp, BT * C, off);
+	float *gw = D_off(w, (size_t)OC * C, off), *gdout = D_off(dout, BT * OC, off);
+	long K = (long)BT;
+	char name[160];
+	llm_err err;
+
+	cpu_matmul_backward(dinp + off, dw + off, db + off, dout + off, inp + off, w + off, B, T, C,
+			    OC);
+	err = cuda_matmul_backward_prec(gdinp, gdw, gdb, gdout, ginp, gw, B, T, C, OC, prec, NULL);
+	snprintf(name, sizeof(name), "matmul backward %s B=%d T=%d C=%d OC=%d%s", prec_name(prec),
+		 B, T, C, OC, off ? " (buffers 4-byte aligned)" : "");
+	check_close_in(name, " dinp", gdinp, dinp + off, BT * C, mm_atol(OC, prec),
+		       mm_rtol(OC, prec), err);
+	check_close_in(name, " dweight", gdw, dw + off, (size_t)OC * C, mm_atol(K, prec),
+		       mm_rtol(K, prec), err);
+	/* dbias is an fp32 column sum in both precisions */
+	check_close_in(name, " dbias", gdb, db + off, OC, gemm_tol(K), gemm_tol(K), err);
+	/* frozen input and bias: only dweight, and weight may be NULL */
+	float *dw2 = R((size_t)OC * C, 68), *gdw2 = D(dw2, (size_t)OC * C);
+	cpu_matmul_backward(NULL, dw2, NULL, dout + off, inp + off, w + off, B, T, C, OC);
+	err = cuda_matmul_backward_prec(NULL, gdw2, NULL, gdout, ginp, NULL, B, T, C, OC, prec,
+					NULL);
+	check_close_in(name, " dweight only (dinp, dbias NULL)", gdw2, dw2, (size_t)OC * C,
+		       mm_atol(K, prec), mm_rtol(K, prec), err);
+	timing(name, 4.0 * (BT * OC + 2 * BT * C + 2.0 * OC * C), 4.0 * BT * C * OC, [&] {
+		return cuda_matmul_backward_prec(gdinp, gdw, gdb, gdout, ginp, gw, B, T, C, OC,
+						 prec, NULL);
+	});
+	release();
+}
+
+/* The fp32 launchers are the _prec ones in LLM_MATMUL_FP32: bit for bit. */
+static void check_matmul_default_is_fp32(void)
+{
+	const int B = 2, T = 16, C = 64, OC = 96;
+	size_t BT = (size_t)B * T;
+	float *inp = R(BT * C, 73), *w = R((size_t)OC * C, 74), *bias = R(OC, 75);
+	float *ginp = D(inp, BT * C), *gw = D(w, (size_t)OC * C), *gbias = D(bias, OC);
+	float *a = dev_nan(BT * OC), *b = dev_nan(BT * OC);
+	llm_err e1, e2;
+
+	dev_bufs.push_back(a);
+	dev_bufs.push_back(b);
+	e1 = cuda_matmul_forward(a, ginp, gw, gbias, B, T, C, OC, NULL);
+	e2 = cuda_matmul_forward_prec(b, ginp, gw, gbias, B, T, C, OC, LLM_MATMUL_FP32, NULL);
+	float *ha = host_copy(a, BT * OC), *hb = host_copy(b, BT * OC);
+	size_t bad = count_unequal(ha, hb, BT * OC);
+
+	host_bufs.push_back(ha);
+	host_bufs.push_back(hb);
+	report(e1 == LLM_OK && e2 == LLM_OK && bad == 0,
+	       "cuda_matmul_forward is the fp32 precision: %zu of %zu differ%s", bad, BT * OC,
+	       detail(e1 ? e1 : e2));
+	release();
+}
+
+static void check_matmuls(void)
+{
+	static const enum llm_matmul_precision precs[] = {LLM_MATMUL_FP32, LLM_MATMUL_BF16};
+
+	check_matmul_default_is_fp32();
+	for (enum llm_matmul_precision p : precs) {
+		check_matmul_forward(2, 16, 64, 96, p, 0); /* multiples of 16: fused bias */
+		check_matmul_forward(2, 7, 33, 65, p, 0);  /* odd C and OC */
+		check_matmul_forward(2, 7, 33, 65, p, 1);  /* and 4-byte aligned buffers */
+		check_matmul_forward(1, 3, 1, 1, p, 0);	   /* degenerate */
+		check_matmul_backward(2, 16, 64, 96, p, 0);
+		check_matmul_backward(2, 7, 33, 65, p, 0);
+		check_matmul_backward(2, 7, 33, 65, p, 1);
+	}
+}
+
+/* model-sized: GPT-2's c_fc forward and c_proj-sized backward, both precisions */
+static void check_matmuls_large(void)
+{
+	static const enum llm_matmul_precision precs[] = {LLM_MATMUL_FP32, LLM_MATMUL_BF16};
+
+	for (enum llm_matmul_precision p : precs) {
+		check_matmul_forward(4, 256, 768, 3072, p, 0);
+		check_matmul_backward(4, 256, 768, 768, p, 0);
+	}
 }
 
 /* ---- embedding ---- */
@@ -492,6 +631,61 @@ static void check_adamw(size_t n)
 	release();
 }
 
+/* The mixed step against its CPU twin: master, m and v to the fp32
+ * step's tolerances; the master also bit for bit against cuda_adamw_update
+ * on the same data, and each bf16 copy exactly llm_bf16_from_float of the
+ * GPU's own master (which may be a few ulp from the CPU's, so against the
+ * CPU's bf16 copy it may differ by one bf16 ulp where that crosses a
+ * rounding boundary: counted, at most 1 ulp allowed). */
+static void check_adamw_mixed(size_t n)
+{
+	float *p = R(n, 76), *g = R(n, 77), *m = R(n, 78, 0.1f), *v = R(n, 79, 0.01f);
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = fabsf(v[i]);
+	float *gp = D(p, n), *gg = D(g, n), *gm = D(m, n), *gv = D(v, n);
+	float *gp2 = D(p, n), *gm2 = D(m, n), *gv2 = D(v, n);
+	uint16_t *bf = H<uint16_t>(n);
+
+	memset(bf, 0, n * sizeof(*bf));
+	uint16_t *gbf = D(bf, n);
+	llm_err err, err2;
+
+	cpu_adamw_update_mixed(p, bf, g, m, v, n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 5);
+	err = cuda_adamw_update_mixed(gp, gbf, gg, gm, gv, n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 5,
+				      NULL);
+	err2 = cuda_adamw_update(gp2, gg, gm2, gv2, n, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 5, NULL);
+	check_close("adamw mixed master", gp, p, n, 1e-7, 1e-6, err);
+	check_close("adamw mixed m", gm, m, n, 1e-8, 1e-6, err);
+	check_close("adamw mixed v", gv, v, n, 1e-10, 1e-6, err);
+	float *hp = host_copy(gp, n), *hp2 = host_copy(gp2, n);
+	uint16_t *hbf = host_copy_of(gbf, n);
+	size_t same_bad = count_unequal(hp, hp2, n), round_bad = 0, cpu_far = 0, cpu_off = 0;
+
+	host_bufs.push_back(hp);
+	host_bufs.push_back(hp2);
+	host_bufs.push_back(hbf);
+	for (size_t i = 0; i < n; i++) {
+		int d = abs((int)hbf[i] - (int)bf[i]);
+
+		round_bad += hbf[i] != llm_bf16_from_float(hp[i]);
+		cpu_off += d != 0;
+		cpu_far += d > 1;
+	}
+	report(err2 == LLM_OK && same_bad == 0,
+	       "adamw mixed master equals cuda_adamw_update: %zu of %zu differ%s", same_bad, n,
+	       detail(err2));
+	report(round_bad == 0, "adamw mixed bf16 is the master rounded to nearest even: %zu bad",
+	       round_bad);
+	report(cpu_far == 0, "adamw mixed bf16 vs CPU twin: %zu differ by 1 ulp, %zu by more",
+	       cpu_off - cpu_far, cpu_far);
+	timing("adamw mixed", 30.0 * n, 0, [&] {
+		return cuda_adamw_update_mixed(gp, gbf, gg, gm, gv, n, 1e-3f, 0.9f, 0.95f, 1e-8f,
+					       0.1f, 5, NULL);
+	});
+	release();
+}
+
 static void check_clip(size_t n, float max_norm)
 {
 	float *g = R(n, 53), *gg = D(g, n), norm = -1.0f, want;
@@ -709,6 +903,15 @@ static void check_rejects(void)
 
 	expect_einval("matmul backward dout=NULL",
 		      cuda_matmul_backward(d, d, d, NULL, d, d, 1, 2, 2, 2, NULL));
+	expect_einval("matmul precision=7",
+		      cuda_matmul_forward_prec(d, d, d, d, 1, 2, 2, 2, (enum llm_matmul_precision)7,
+					       NULL));
+	expect_einval("matmul backward precision=-1",
+		      cuda_matmul_backward_prec(d, d, d, d, d, d, 1, 2, 2, 2,
+						(enum llm_matmul_precision) - 1, NULL));
+	expect_einval("adamw mixed param_bf16=NULL",
+		      cuda_adamw_update_mixed(d, NULL, d, d, d, 4, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f,
+					      1, NULL));
 	expect_einval("embedding B=0", cuda_embedding_forward(d, di, d, d, 0, 1, 1, 0, NULL));
 	expect_einval("layernorm C=0", cuda_layernorm_forward(d, d, d, d, d, d, 2, 0, 1e-5f, NULL));
 	expect_einval(
@@ -783,7 +986,7 @@ int main(void)
 	}
 	query_peaks(0);
 	check_device(ndev);
-	check_matmul_backward(2, 7, 33, 65);
+	check_matmuls();
 	check_embedding(4, 64, 96, 50, 3);
 	check_layernorm(7, 33);
 	check_rmsnorm(7, 33);
@@ -801,6 +1004,7 @@ int main(void)
 	check_softmax(64, 100);
 	check_crossentropy(64, 100);
 	check_adamw(100003);
+	check_adamw_mixed(100003);
 	check_clip(100003, 1.0f);
 	check_clip(1000, 1e9f);
 	check_grad_accumulate(100003);
@@ -816,7 +1020,7 @@ int main(void)
 	check_topk(2, 151936, 50);
 	check_samples();
 	if (!quick()) { /* model-sized cases: accuracy at scale and the timings */
-		check_matmul_backward(4, 256, 768, 768);
+		check_matmuls_large();
 		check_embedding(8, 1024, 768, 50257, 0);
 		check_layernorm(8192, 768);
 		check_rmsnorm(8192, 4096);
@@ -830,6 +1034,7 @@ int main(void)
 		check_softmax(256, 50257);
 		check_crossentropy(256, 50257);
 		check_adamw((1 << 24) + 3);
+		check_adamw_mixed((1 << 24) + 3);
 		check_clip((1 << 24) + 3, 1.0f);
 		check_grad_accumulate((1 << 24) + 3);
 		check_topk(2, 151936, 2048);

@@ -14,7 +14,7 @@
  *   training losses  1e-3 absolute, each of the 10 AdamW and 10 LoRA steps
  *   final LoRA A, B  atol 1e-3, rtol 1e-2
  *   greedy tokens    exact
- * Why looser: nothing on this path is bf16 or TF32 (cuBLAS SGEMM in plain
+ * Why looser: nothing on this path is bf16 or TF32 (cuBLASLt GEMMs in plain
  * fp32, fp32 kernels), so the error per operation is the CPU's, but every
  * reduction (GEMM K-splits, the flash-attention tiles, norms, the
  * cross-entropy row sums) runs in another order than the CPU kernels and
@@ -23,6 +23,9 @@
  * ones). A factor of ten over the CPU bounds keeps every check meaningful:
  * a wrong kernel argument or a missing accumulation is off by 1e-2 or more.
  * Greedy tokens stay exact: the golden prompts have no near-ties at the top.
+ *
+ * Then GPT-2 again with LLM_MODEL_BF16 (bf16 matmuls): logits, loss and the
+ * ten AdamW step losses at the bf16 tolerances derived at golden_tol_bf16.
  *
  * Needs an NVIDIA GPU (sm_90) and runs from the repository root (the golden
  * files are read by relative path). LLMOPS_CUDA_QUICK=1 (the sanitizer
@@ -87,6 +90,27 @@ static const struct golden_tol golden_tol_cuda = {
 	1e-3, 1e-2, /* final LoRA adapter */
 };
 
+/* GPT-2 with LLM_MODEL_BF16 (bf16 products in every matmul, fp32 elsewhere).
+ * Each matmul output is off by about u * sqrt(2/3) ~ 3e-3 of its rms (bf16
+ * unit roundoff u = 2^-8, see tests/cuda/test_cuda_kernels.cu mm_atol()),
+ * whatever K is; the golden GPT-2 chains about ten of them (2 layers of
+ * four, the LM head) with layer norms in between, so logits (rms ~2 with
+ * its 0.2 initializer range) move by ~1e-2: atol 5e-2 + rtol 2e-2 allows
+ * that with margin and is still far below what a wrong operand does (the
+ * logits' own size). The loss averages those errors: 3e-2. Training: ten
+ * AdamW steps at lr 5e-3 from loss 6.8 down to 0.016; sign-normalised
+ * updates keep bf16 and fp32 trajectories close, 0.1 per step, while a
+ * broken backward stays at losses off by 1 or more. Gradients (many near
+ * 0, relative errors of bf16 size), greedy tokens (near-ties may flip) and
+ * LoRA are left to the fp32 checks above. Unused fields: 0. */
+static const struct golden_tol golden_tol_bf16 = {
+	5e-2, 2e-2, /* logits */
+	3e-2,	    /* loss */
+	0.0,  0.0,  /* gradients: not checked */
+	1e-1,	    /* each training loss */
+	0.0,  0.0,  /* LoRA: not checked */
+};
+
 static char tmpdir[64];
 
 /* Runs one check of arch; PASS unless an assertion inside failed. */
@@ -138,6 +162,13 @@ int main(void)
 	run_arch("gpt2", true);
 	run_arch("llama", true);
 	run_arch("llama_tied", false);
+	golden_flags = LLM_MODEL_CUDA | LLM_MODEL_BF16;
+	golden_tol = &golden_tol_bf16;
+	run_check("bf16 matmuls: logits and loss within bf16 tolerances", check_logits_and_loss,
+		  "gpt2");
+	if (!quick())
+		run_check("bf16 matmuls: 10 AdamW step losses within bf16 tolerances",
+			  check_full_training, "gpt2");
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -4,11 +4,16 @@
  * AdamW is checked against torch.optim.AdamW's update written out here in
  * double for two steps; clipping against a double norm; LoRA forward and
  * backward against naive double loops with the same counter-based dropout
- * mask. Tolerances (atol + rtol * |ref|): AdamW 1e-6 + 1e-6 |ref| (a handful
- * of fp32 roundings per step); norm 1e-6 relative; LoRA 1e-5 + 1e-5 |ref|
- * (sgemm sums over at most C = 40 products). */
+ * mask. The mixed-precision AdamW must reproduce cpu_adamw_update bit for
+ * bit and round its bf16 copy correctly (checked against a rounding done by
+ * comparing neighbours in double). Tolerances (atol + rtol * |ref|): AdamW 1e-6 + 1e-6 |ref| (a
+ * handful of fp32 roundings per step); norm 1e-6 relative; LoRA 1e-5 + 1e-5 |ref| (sgemm sums over
+ * at most C = 40 products). */
 #include "kernels_check.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "llmops_kernels.h"
@@ -85,6 +90,70 @@ static void test_adamw_large_buffer_matches_reference(void **state)
 	}
 	kc_check("param", p, rp, n, 1e-6, 1e-6);
 	free(rv), free(rm), free(rp), free(v), free(m), free(g), free(p);
+}
+
+/* ---- mixed-precision AdamW ---- */
+
+/* bf16 bits of the value nearest to x (finite), ties to the even
+ * significand, found by comparing the two bf16 neighbours in double rather
+ * than by llm_bf16_from_float's bit trick. */
+static uint16_t ref_bf16_round(float x)
+{
+	uint32_t u;
+
+	memcpy(&u, &x, sizeof(u));
+	uint16_t lo = (uint16_t)(u >> 16), hi = (uint16_t)(lo + 1); /* hi: away from 0 */
+	double dlo = fabs((double)x - llm_bf16_to_float(lo));
+	double dhi = fabs((double)llm_bf16_to_float(hi) - x);
+
+	if (dlo != dhi)
+		return dlo < dhi ? lo : hi;
+	return (lo & 1) ? hi : lo;
+}
+
+/* Three steps: the master, m and v of the mixed step are bit for bit those
+ * of cpu_adamw_update, and every bf16 copy is the master correctly rounded. */
+static void test_adamw_mixed_master_bitwise_and_bf16_rounded(void **state)
+{
+	const size_t n = 100003;
+	const struct adam_cfg c = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.01f};
+	float *p = kc_rnd_array(n, 43, 1.0f), *g = kc_rnd_array(n, 44, 1.0f);
+	float *master = kc_copy(p, n), *m = kc_falloc(n), *v = kc_falloc(n);
+	float *m2 = kc_falloc(n), *v2 = kc_falloc(n);
+	uint16_t *bf = malloc(n * sizeof(*bf));
+	size_t wrong = 0;
+
+	(void)state;
+	assert_non_null(bf);
+	for (int t = 1; t <= 3; t++) {
+		cpu_adamw_update(p, g, m, v, n, c.lr, c.beta1, c.beta2, c.eps, c.wd, t);
+		cpu_adamw_update_mixed(master, bf, g, m2, v2, n, c.lr, c.beta1, c.beta2, c.eps,
+				       c.wd, t);
+	}
+	assert_memory_equal(master, p, n * sizeof(*p));
+	assert_memory_equal(m2, m, n * sizeof(*m));
+	assert_memory_equal(v2, v, n * sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		wrong += bf[i] != ref_bf16_round(master[i]);
+	assert_int_equal(wrong, 0);
+	free(bf), free(v2), free(m2), free(v), free(m), free(master), free(g), free(p);
+}
+
+/* Ties go to the even significand; infinities stay, NaN stays NaN, and a
+ * value past the largest bf16 by more than half an ulp becomes infinity. */
+static void test_bf16_rounding_ties_and_specials(void **state)
+{
+	(void)state;
+	assert_int_equal(llm_bf16_from_float(1.0f), 0x3f80);
+	assert_int_equal(llm_bf16_from_float(1.0f + 0x1p-8f), 0x3f80);	   /* tie, to even */
+	assert_int_equal(llm_bf16_from_float(1.0f + 3 * 0x1p-8f), 0x3f82); /* tie, to even */
+	assert_int_equal(llm_bf16_from_float(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);
+	assert_int_equal(llm_bf16_from_float(-1.0f - 0x1p-8f), 0xbf80);
+	assert_int_equal(llm_bf16_from_float(INFINITY), 0x7f80);
+	assert_int_equal(llm_bf16_from_float(-INFINITY), 0xff80);
+	assert_int_equal(llm_bf16_from_float(FLT_MAX), 0x7f80);
+	assert_true(isnan(llm_bf16_to_float(llm_bf16_from_float(NAN))));
+	assert_true(llm_bf16_to_float(0x3f80) == 1.0f);
 }
 
 /* ---- gradient clipping ---- */
@@ -224,6 +293,8 @@ int main(void)
 		cmocka_unit_test(test_adamw_two_steps_match_torch_update),
 		cmocka_unit_test(test_adamw_first_step_moves_by_lr),
 		cmocka_unit_test(test_adamw_large_buffer_matches_reference),
+		cmocka_unit_test(test_adamw_mixed_master_bitwise_and_bf16_rounded),
+		cmocka_unit_test(test_bf16_rounding_ties_and_specials),
 		cmocka_unit_test(test_clip_grad_norm_scales_only_above_max),
 		cmocka_unit_test(test_lora_matches_naive_without_dropout),
 		cmocka_unit_test(test_lora_matches_naive_with_counter_dropout),

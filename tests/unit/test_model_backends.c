@@ -7,7 +7,8 @@
  * (llm_ops_host_view/_buffer/_commit, token uploads).
  * A host access that skips a commit or reads a stale stage shows up here as
  * a parity failure. Tolerances: the CPU's. And a program built without
- * CUDA refuses LLM_MODEL_CUDA instead of running elsewhere. */
+ * CUDA refuses LLM_MODEL_CUDA instead of running elsewhere, and every
+ * build refuses LLM_MODEL_BF16 without LLM_MODEL_CUDA. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -65,10 +66,35 @@ static void test_cuda_flag_without_cuda_is_unsupported(void **state)
 	llm_model_destroy(m);
 }
 
+/* bf16 matmuls exist only on CUDA: the CPU refuses the flag on its own, and
+ * with LLM_MODEL_CUDA this binary answers as for LLM_MODEL_CUDA alone. */
+static void test_bf16_flag_is_cuda_only(void **state)
+{
+	struct llm_model_config c;
+	llm_model *m = (llm_model *)1;
+
+	(void)state;
+	llm_model_config_default(&c, LLM_ARCH_GPT2);
+	c.vocab_size = 50;
+	c.max_pos = 8;
+	c.n_layer = 1;
+	c.n_head = 2;
+	c.d_model = 8;
+	assert_int_equal(llm_model_new(&c, 1, 8, LLM_MODEL_BF16, 1, &m), LLM_EUNSUPPORTED);
+	assert_null(m);
+	assert_non_null(strstr(llm_last_error(), "LLM_MODEL_BF16 needs LLM_MODEL_CUDA"));
+	m = (llm_model *)1;
+	assert_int_equal(llm_model_new(&c, 1, 8, LLM_MODEL_CUDA | LLM_MODEL_BF16, 1, &m),
+			 LLM_EUNSUPPORTED);
+	assert_null(m);
+	assert_non_null(strstr(llm_last_error(), "built without CUDA"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cuda_flag_without_cuda_is_unsupported),
+		cmocka_unit_test(test_bf16_flag_is_cuda_only),
 		cmocka_unit_test(test_gpt2_parity_through_host_staging),
 		cmocka_unit_test(test_llama_parity_through_host_staging),
 	};
