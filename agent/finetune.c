@@ -66,6 +66,7 @@ struct ft_spec {
 	long long epochs, max_steps, gbs, mbs, seq, warmup, seed, interval, keep;
 	double lr, wd, clip;
 	enum sched_kind sched;
+	bool bf16; /* hyperparameters.precision: bf16 matmuls on a GPU */
 };
 
 struct ft_run {
@@ -194,6 +195,15 @@ static llm_err parse_lora(json_t *spec, struct ft_spec *sp)
 	return LLM_OK;
 }
 
+static llm_err parse_precision(const char *s, bool *bf16)
+{
+	*bf16 = !strcmp(s, "bf16");
+	if (*bf16 || !strcmp(s, "fp32"))
+		return LLM_OK;
+	return llm_fail(LLM_EINVAL, "spec.hyperparameters.precision: \"%s\" is not fp32 or bf16",
+			s);
+}
+
 static llm_err parse_hparams(json_t *spec, struct ft_spec *sp)
 {
 	llm_err rc = spec_int(spec, "hyperparameters.epochs", 1, 1, 1000, &sp->epochs);
@@ -219,6 +229,9 @@ static llm_err parse_hparams(json_t *spec, struct ft_spec *sp)
 		rc = spec_num(spec, "hyperparameters.gradClip", 1.0, 0, 1e30, &sp->clip);
 	if (!rc)
 		rc = spec_int(spec, "hyperparameters.seed", 42, 0, INT64_MAX, &sp->seed);
+	if (!rc)
+		rc = parse_precision(llm_json_str_or(spec, "hyperparameters.precision", "fp32"),
+				     &sp->bf16);
 	if (!rc)
 		rc = spec_int(spec, "checkpoint.intervalSteps", 100, 1, INT32_MAX, &sp->interval);
 	if (!rc)
@@ -986,32 +999,37 @@ static llm_err select_backend(struct ft_run *r)
 	const char *want = getenv("LLMOPS_BACKEND");
 	char why[512], *end = NULL;
 	long device = 0;
-	bool gpu;
+	bool gpu = false;
 
 	if (!want || !*want)
 		want = "auto";
-	if (!strcmp(want, "cpu") || !strcmp(want, "cpu-staged")) {
-		r->model_flags = strcmp(want, "cpu") ? LLM_MODEL_STAGED : 0;
-		if (r->rank == 0)
-			llm_info("finetune", "backend: %s (LLMOPS_BACKEND)", want);
-		return LLM_OK;
-	}
 	if (!strncmp(want, "cuda:", 5)) {
 		errno = 0;
 		device = strtol(want + 5, &end, 10);
 	}
-	if (strcmp(want, "auto") && strcmp(want, "cuda") &&
-	    (!end || end == want + 5 || *end || errno || device < 0 || device > INT_MAX))
+	if (!strcmp(want, "cpu") || !strcmp(want, "cpu-staged")) {
+		snprintf(why, sizeof(why), "backend: %s (LLMOPS_BACKEND)", want);
+	} else if (strcmp(want, "auto") && strcmp(want, "cuda") &&
+		   (!end || end == want + 5 || *end || errno || device < 0 || device > INT_MAX)) {
 		return llm_fail(LLM_EINVAL,
 				"LLMOPS_BACKEND=%s: use auto, cuda, cuda:<device number>, cpu or "
 				"cpu-staged",
 				want);
-	gpu = llm_backend_select((int)device, why, sizeof(why)) == LLM_BACKEND_CUDA;
-	if (!gpu && strcmp(want, "auto"))
-		return llm_fail(LLM_EUNSUPPORTED, "LLMOPS_BACKEND=%s, but %s", want, why);
-	r->model_flags = gpu ? LLM_MODEL_CUDA : 0;
-	if (r->rank == 0)
-		llm_info("finetune", "%s", why);
+	} else {
+		gpu = llm_backend_select((int)device, why, sizeof(why)) == LLM_BACKEND_CUDA;
+		if (!gpu && strcmp(want, "auto"))
+			return llm_fail(LLM_EUNSUPPORTED, "LLMOPS_BACKEND=%s, but %s", want, why);
+	}
+	if (gpu)
+		r->model_flags = LLM_MODEL_CUDA | (r->sp.bf16 ? LLM_MODEL_BF16 : 0);
+	else if (!strcmp(want, "cpu-staged"))
+		r->model_flags = LLM_MODEL_STAGED;
+	if (r->rank != 0)
+		return LLM_OK;
+	llm_info("finetune", "%s, %s matmuls", why, gpu && r->sp.bf16 ? "bf16" : "fp32");
+	if (!gpu && r->sp.bf16)
+		llm_warn("finetune", "hyperparameters.precision bf16 needs a GPU; the CPU trains "
+				     "in fp32");
 	return LLM_OK;
 }
 

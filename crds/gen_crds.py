@@ -432,6 +432,10 @@ def finetune_job():
                            minimum=0, default=1.0),
         "seed": int64("Seed for initialisation, shuffling and dropout.", minimum=0,
                       default=42),
+        "precision": string("Matmul precision on GPUs: `fp32`, or `bf16` (bf16 products "
+                            "with fp32 accumulation; weights, gradients and optimizer "
+                            "state stay fp32). Workers training on the CPU use fp32 and "
+                            "say so.", enum=["fp32", "bf16"], default="fp32"),
     }, default={})
     spec_props = {
         "baseModel": uri("Model to start from: a Hugging Face-style directory "

@@ -336,6 +336,23 @@ def test_cuda_agent_names_its_backend_and_trains_like_the_cpu(tmp_path, model, d
     assert relative_drift(ref / f, out / f) <= DRIFT_TOL
 
 
+def test_bf16_on_the_cpu_trains_fp32_and_says_so(tmp_path, model, data):
+    kw = dict(maxSteps=4)
+    ref, _ = train(tmp_path, model, data, "ref", **kw)
+    spec = job(model, data, tmp_path / "bf16", **kw)
+    spec["spec"]["hyperparameters"]["precision"] = "bf16"
+    r = run(write_job(tmp_path / "bf16.yaml", spec))
+    assert r.returncode == 0, r.stderr
+    assert "fp32 matmuls" in r.stderr
+    assert "hyperparameters.precision bf16 needs a GPU; the CPU trains in fp32" in r.stderr
+    f = "adapter_model.safetensors"
+    assert max_diff(ref / f, tmp_path / "bf16" / f) == 0.0
+    spec["spec"]["hyperparameters"]["precision"] = "fp16"
+    r = run(write_job(tmp_path / "fp16.yaml", spec))
+    assert r.returncode == 65, r.stderr  # bad input
+    assert 'spec.hyperparameters.precision: "fp16" is not fp32 or bf16' in r.stderr
+
+
 def test_unknown_or_missing_backend_is_refused_with_the_reason(tmp_path, model, data):
     spec = write_job(tmp_path / "j.yaml", job(model, data, tmp_path / "o"))
     r = run(spec, env=dict(ENV, LLMOPS_BACKEND="gpu"))
