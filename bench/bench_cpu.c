@@ -159,7 +159,7 @@ static double minilm_embed(const char **unit)
 	float *out;
 	double t0;
 
-	check(llm_embedder_load(MINILM_DIR, MINI_BATCH, MINI_SEQ, &e), "load " MINILM_DIR);
+	check(llm_embedder_load(MINILM_DIR, MINI_BATCH, MINI_SEQ, 0, &e), "load " MINILM_DIR);
 	check(llm_tok_load(MINILM_DIR, &tok), "tokenizer " MINILM_DIR);
 	out = malloc(sizeof(float) * MINI_BATCH * (size_t)llm_embedder_dim(e));
 	if (!out)

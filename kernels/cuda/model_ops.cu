@@ -307,6 +307,12 @@ static void cu_sample_forward(int *tokens, const float *logits, const struct llm
 	LAUNCH(cuda_sample_forward(tokens, logits, s, scratch, N, V, step, STREAM));
 }
 
+static void cu_mean_pool_forward(float *out, const float *inp, const int *lengths, int B, int T,
+				 int C, int normalize)
+{
+	LAUNCH(cuda_mean_pool_forward(out, inp, lengths, B, T, C, normalize, STREAM));
+}
+
 /* ---- the table ---- */
 
 static struct llm_ops make_ops(void)
@@ -345,6 +351,7 @@ static struct llm_ops make_ops(void)
 	o.lora_forward = cu_lora_forward;
 	o.lora_backward = cu_lora_backward;
 	o.sample_forward = cu_sample_forward;
+	o.mean_pool_forward = cu_mean_pool_forward;
 	return o;
 }
 

@@ -78,6 +78,7 @@ const struct llm_ops llm_ops_cpu = {
 	.lora_forward = cpu_lora_forward,
 	.lora_backward = cpu_lora_backward,
 	.sample_forward = cpu_sample_forward,
+	.mean_pool_forward = cpu_mean_pool_forward,
 };
 
 __attribute__((weak)) const struct llm_ops *llm_ops_cuda(void)

@@ -106,6 +106,9 @@ struct llm_ops {
 			      int r, float scaling, float dropout, uint64_t seed);
 	void (*sample_forward)(int *tokens, const float *logits, const struct llm_sampling *s,
 			       void *scratch, int N, int V, uint64_t step);
+	/* the BERT embedder's pooling (bert.c); lengths in backend memory */
+	void (*mean_pool_forward)(float *out, const float *inp, const int *lengths, int B, int T,
+				  int C, int normalize);
 };
 
 /* The CPU kernels over host memory (calloc/free). */

@@ -131,7 +131,7 @@ static void test_tiny_matches_transformers(void **state)
 	int hb, ht;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(TINY "model", 4, 64, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 4, 64, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_dim(e), (int)C);
 	assert_null(llm_embedder_hidden(e, &hb, &ht));
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, emb), LLM_OK);
@@ -169,7 +169,7 @@ static void test_tiny_padding_and_width_do_not_change_results(void **state)
 		wide[i] = -7; /* out of range: must be ignored */
 	for (int i = 0; i < b.B; i++)
 		memcpy(wide + i * W, b.ids + i * b.T, sizeof(int) * b.lengths[i]);
-	assert_int_equal(llm_embedder_load(TINY "model", 3, 64, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 3, 64, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, a), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, wide, b.lengths, b.B, W, w), LLM_OK);
 	assert_memory_equal(a, w, sizeof(a));
@@ -184,7 +184,7 @@ static void test_tiny_info_describes_the_model(void **state)
 	llm_embedder *e;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(TINY "model", 2, 16, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 2, 16, 0, &e), LLM_OK);
 	llm_embedder_info(e, &info);
 	assert_int_equal(info.dim, 64);
 	assert_int_equal(info.layers, 2);
@@ -221,7 +221,7 @@ static struct minilm minilm_open(int max_batch)
 	m.n = json_array_size(m.ids);
 	assert_int_equal(m.n, 200);
 	m.ref = read_ref(MINILM "reference.safetensors", "embeddings", m.n * 384);
-	assert_int_equal(llm_embedder_load(ASSET, max_batch, 256, &m.e), LLM_OK);
+	assert_int_equal(llm_embedder_load(ASSET, max_batch, 256, 0, &m.e), LLM_OK);
 	return m;
 }
 
@@ -299,7 +299,7 @@ static void test_minilm_info_reads_sentence_transformers_config(void **state)
 	llm_embedder *e;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(ASSET, 1, 128, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(ASSET, 1, 128, 0, &e), LLM_OK);
 	llm_embedder_info(e, &info);
 	assert_int_equal(info.dim, 384);
 	assert_int_equal(info.layers, 6);
@@ -469,7 +469,7 @@ static void expect_load_error(const char *name, const struct breakage *k, llm_er
 	llm_err err;
 
 	make_model(dir, sizeof(dir), name, k);
-	err = llm_embedder_load(dir, 2, 16, &e);
+	err = llm_embedder_load(dir, 2, 16, 0, &e);
 	if (err != code)
 		fail_msg("%s: got %s (%s), want %s", name, llm_errname(err), llm_last_error(),
 			 llm_errname(code));
@@ -546,12 +546,12 @@ static void test_garbage_weights_file_is_a_parse_error(void **state)
 	make_model(dir, sizeof(dir), "garbage", &(struct breakage){0});
 	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
 	write_text(path, "\x10\0\0\0\0\0\0\0{not json at all}");
-	assert_int_equal(llm_embedder_load(dir, 1, 8, &e), LLM_EPARSE);
+	assert_int_equal(llm_embedder_load(dir, 1, 8, 0, &e), LLM_EPARSE);
 	assert_null(e);
 	assert_non_null(strstr(llm_last_error(), "model.safetensors"));
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(llm_embedder_load(dir, 1, 8, &e), LLM_ENOTFOUND);
+	assert_int_equal(llm_embedder_load(dir, 1, 8, 0, &e), LLM_ENOTFOUND);
 	assert_non_null(strstr(llm_last_error(), "config.json"));
 }
 
@@ -565,10 +565,10 @@ static void test_bert_prefix_loads_the_same_model(void **state)
 
 	(void)state;
 	make_model(dir, sizeof(dir), "prefixed", &(struct breakage){.prefix = "bert."});
-	assert_int_equal(llm_embedder_load(dir, 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(dir, 3, 32, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, p), LLM_OK);
 	llm_embedder_destroy(e);
-	assert_int_equal(llm_embedder_load(TINY "model", 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 3, 32, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, a), LLM_OK);
 	llm_embedder_destroy(e);
 	assert_memory_equal(a, p, sizeof(a));
@@ -587,7 +587,7 @@ static void test_bf16_weights_load_and_stay_close(void **state)
 
 	(void)state;
 	make_model(dir, sizeof(dir), "bf16", &(struct breakage){.bf16 = true});
-	assert_int_equal(llm_embedder_load(dir, 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(dir, 3, 32, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, out), LLM_OK);
 	for (int i = 0; i < 3; i++)
 		min_cos = fmin(min_cos, cosine(out + i * 64, ref + i * 64, 64));
@@ -618,7 +618,7 @@ static void test_modules_without_normalize_give_the_plain_mean(void **state)
 	(void)state;
 	make_model(dir, sizeof(dir), "mean_only",
 		   &(struct breakage){.modules = "[" MOD_T ", " MOD_P "]", .pooling = POOL_MEAN});
-	assert_int_equal(llm_embedder_load(dir, 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(dir, 3, 32, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, out), LLM_OK);
 	for (int i = 0; i < 3; i++) {
 		double sq = 0;
@@ -666,12 +666,12 @@ static void test_load_arguments_are_checked(void **state)
 	llm_embedder *e = NULL;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(TINY "model", 1, 65, &e), LLM_ETOOLARGE);
+	assert_int_equal(llm_embedder_load(TINY "model", 1, 65, 0, &e), LLM_ETOOLARGE);
 	assert_non_null(strstr(llm_last_error(), "max_position_embeddings"));
-	assert_int_equal(llm_embedder_load(TINY "model", 0, 8, &e), LLM_EINVAL);
-	assert_int_equal(llm_embedder_load(TINY "model", 1, 0, &e), LLM_EINVAL);
-	assert_int_equal(llm_embedder_load(NULL, 1, 8, &e), LLM_EINVAL);
-	assert_int_equal(llm_embedder_load("/nonexistent/model", 1, 8, &e), LLM_ENOTFOUND);
+	assert_int_equal(llm_embedder_load(TINY "model", 0, 8, 0, &e), LLM_EINVAL);
+	assert_int_equal(llm_embedder_load(TINY "model", 1, 0, 0, &e), LLM_EINVAL);
+	assert_int_equal(llm_embedder_load(NULL, 1, 8, 0, &e), LLM_EINVAL);
+	assert_int_equal(llm_embedder_load("/nonexistent/model", 1, 8, 0, &e), LLM_ENOTFOUND);
 	assert_null(e);
 	llm_embedder_destroy(NULL);
 }
@@ -702,7 +702,7 @@ static void test_bad_inputs_are_refused(void **state)
 	llm_embedder *e;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(TINY "model", 3, 8, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 3, 8, 0, &e), LLM_OK);
 	ids[1 * 8 + 2] = 320;
 	expect_encode_error(e, ids, lengths, 2, 8, LLM_EINVAL, "row 1 position 2");
 	ids[1 * 8 + 2] = -1;
