@@ -8,8 +8,10 @@
 #                                 the C++ runtime and CUDA's own into
 #                                 build/cuda-bundle/lib
 #   scripts/cuda-bundle.sh run    there, in the repository root with
-#                                 build/tests/cuda, build/bench and
-#                                 build/cuda-bundle copied along: what
+#                                 build/tests/cuda, build/bench,
+#                                 build/cuda-bundle and
+#                                 build/assets/all-MiniLM-L6-v2 (the BERT
+#                                 checks and minilm_embed) copied along: what
 #                                 `make test-cuda` and `make bench-cuda` run,
 #                                 with that machine's CUDA libraries (its
 #                                 toolkit, or the nvidia-* wheels beside its
