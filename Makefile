@@ -126,7 +126,7 @@ $(CUDA_TESTS): build/tests/cuda/%: tests/cuda/%.cu tests/cuda/harness.h $(CUDA_O
 	$(CUDA_LINK)
 
 # The CUDA model tests share their checks with the CPU golden tests.
-build/tests/cuda/test_cuda_models: tests/unit/model_golden.h
+build/tests/cuda/test_cuda_models: tests/unit/model_golden.h tests/unit/embedder_golden.h
 
 # The agent with the CUDA objects linked in: it trains on the GPU when CUDA
 # works where it runs, else on the CPU (LLMOPS_BACKEND, docs/finetune.md).

@@ -2,11 +2,14 @@
 #ifndef BENCH_H
 #define BENCH_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "llm_err.h"
+#include "llm_tokenizer.h"
 #include "llmops_model.h"
 
 /* Seconds on the monotonic clock. */
@@ -59,6 +62,52 @@ static inline double bench_train(const char *prog, llm_model *m, int B, int T, i
 	if (last_loss)
 		*last_loss = loss;
 	return tps;
+}
+
+/* ---- the minilm_embed cases ---- */
+
+#define BENCH_MINILM_DIR "build/assets/all-MiniLM-L6-v2"
+
+/* Sentence i of the minilm_embed cases as bench/cpu_torch.py and
+ * bench/cuda_torch.py build it: 160 words, so every one is longer than the
+ * cases' 128 tokens. Caller frees. */
+static inline char *bench_minilm_sentence(const char *prog, int i)
+{
+	static const char *const words[] = {"the",    "quick", "brown", "fox", "jumps",
+					    "over",   "a",     "lazy",	"dog", "while",
+					    "models", "embed", "text"};
+	enum { NW = sizeof(words) / sizeof(words[0]), LEN = 160 };
+	char *s = (char *)malloc(LEN * 8);
+	size_t n = 0;
+
+	if (!s)
+		bench_check(prog, LLM_ENOMEM, "sentence");
+	for (int j = 0; j < LEN; j++)
+		n += (size_t)snprintf(s + n, LEN * 8 - n, "%s%s", j ? " " : "",
+				      words[(i + j) % NW]);
+	return s;
+}
+
+/* Tokenises sentence i into row (seq ids, zero-padded): [CLS] ... [SEP],
+ * cut to seq as sentence-transformers cuts (keeping the final [SEP]).
+ * Returns the length. */
+static inline int bench_minilm_tokenize(const char *prog, const llm_tok *tok, int i, int seq,
+					int *row)
+{
+	char *s = bench_minilm_sentence(prog, i);
+	uint32_t *ids;
+	size_t n;
+
+	bench_check(prog, llm_tok_encode(tok, s, strlen(s), true, &ids, &n), "encode");
+	if (n > (size_t)seq) {
+		ids[seq - 1] = ids[n - 1];
+		n = (size_t)seq;
+	}
+	for (size_t j = 0; j < (size_t)seq; j++)
+		row[j] = j < n ? (int)ids[j] : 0;
+	free(ids);
+	free(s);
+	return (int)n;
 }
 
 #endif

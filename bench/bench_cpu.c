@@ -28,8 +28,6 @@
 #include "llmops_model.h"
 #include "bench.h"
 
-#define MINILM_DIR "build/assets/all-MiniLM-L6-v2"
-
 static void check(llm_err err, const char *what)
 {
 	bench_check("bench_cpu", err, what);
@@ -103,52 +101,14 @@ static double llama_decode(const char **unit)
 
 enum { MINI_BATCH = 32, MINI_SEQ = 128, MINI_BATCHES = 4 };
 
-/* The sentences cpu_torch.py builds: 160 words each, so every one is cut to
- * MINI_SEQ tokens. */
-static char *minilm_sentence(int i)
-{
-	static const char *const words[] = {"the",    "quick", "brown", "fox", "jumps",
-					    "over",   "a",     "lazy",	"dog", "while",
-					    "models", "embed", "text"};
-	enum { NW = sizeof(words) / sizeof(words[0]), LEN = 160 };
-	char *s = malloc(LEN * 8);
-	size_t n = 0;
-
-	if (!s)
-		exit(1);
-	for (int j = 0; j < LEN; j++)
-		n += (size_t)snprintf(s + n, LEN * 8 - n, "%s%s", j ? " " : "",
-				      words[(i + j) % NW]);
-	return s;
-}
-
-/* Tokenises sentence i into row (MINI_SEQ): [CLS] ... [SEP], cut as
- * sentence-transformers cuts (keeping the final [SEP]). */
-static int minilm_tokenize(const llm_tok *tok, int i, int *row)
-{
-	char *s = minilm_sentence(i);
-	uint32_t *ids;
-	size_t n;
-
-	check(llm_tok_encode(tok, s, strlen(s), true, &ids, &n), "encode");
-	if (n > MINI_SEQ) {
-		ids[MINI_SEQ - 1] = ids[n - 1];
-		n = MINI_SEQ;
-	}
-	for (size_t j = 0; j < MINI_SEQ; j++)
-		row[j] = j < n ? (int)ids[j] : 0;
-	free(ids);
-	free(s);
-	return (int)n;
-}
-
 static void minilm_batch(llm_embedder *e, const llm_tok *tok, int first, float *out)
 {
 	static int ids[MINI_BATCH * MINI_SEQ];
 	int lengths[MINI_BATCH];
 
 	for (int b = 0; b < MINI_BATCH; b++)
-		lengths[b] = minilm_tokenize(tok, first + b, ids + b * MINI_SEQ);
+		lengths[b] = bench_minilm_tokenize("bench_cpu", tok, first + b, MINI_SEQ,
+						   ids + b * MINI_SEQ);
 	check(llm_embedder_encode(e, ids, lengths, MINI_BATCH, MINI_SEQ, out), "embed");
 }
 
@@ -159,8 +119,9 @@ static double minilm_embed(const char **unit)
 	float *out;
 	double t0;
 
-	check(llm_embedder_load(MINILM_DIR, MINI_BATCH, MINI_SEQ, &e), "load " MINILM_DIR);
-	check(llm_tok_load(MINILM_DIR, &tok), "tokenizer " MINILM_DIR);
+	check(llm_embedder_load(BENCH_MINILM_DIR, MINI_BATCH, MINI_SEQ, 0, &e),
+	      "load " BENCH_MINILM_DIR);
+	check(llm_tok_load(BENCH_MINILM_DIR, &tok), "tokenizer " BENCH_MINILM_DIR);
 	out = malloc(sizeof(float) * MINI_BATCH * (size_t)llm_embedder_dim(e));
 	if (!out)
 		exit(1);

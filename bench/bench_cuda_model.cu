@@ -1,8 +1,9 @@
 /* The llmops side of the CUDA model benchmarks (a PyTorch script pairs it
  * with the same shapes). One case per process, on device 0, the model
- * created with LLM_MODEL_CUDA (fp32 everywhere: cuBLASLt GEMMs without TF32)
- * or, with --bf16, LLM_MODEL_CUDA | LLM_MODEL_BF16 (bf16 products with fp32
- * accumulation in every matmul, fp32 tensors and everything else):
+ * created with LLM_MODEL_CUDA or LLM_EMBEDDER_CUDA (fp32 everywhere:
+ * cuBLASLt GEMMs without TF32) or, with --bf16 (decoders only),
+ * LLM_MODEL_CUDA | LLM_MODEL_BF16 (bf16 products with fp32 accumulation in
+ * every matmul, fp32 tensors and everything else):
  *   gpt2_train       full training steps (zero_grad, forward with loss,
  *                    backward, AdamW lr 1e-4, betas 0.9/0.999, eps 1e-8,
  *                    weight decay 0.01) of GPT-2 124M (12 layers, 768 wide,
@@ -16,7 +17,11 @@
  *                    new tokens per row (prefill included), after a warm-up
  *                    generation: tokens/s over all rows, and the fraction of
  *                    the memory-bandwidth bound
- * BERT (minilm_embed) does not run on CUDA yet, so it has no case here.
+ *   minilm_embed     all-MiniLM-L6-v2 from build/assets (`make deps`):
+ *                    tokenise (lib/llm_tokenizer, on the host) and embed
+ *                    1024 sentences, each cut to 128 tokens, in batches of
+ *                    128 or --batch N, after a warm-up batch: sentences/s,
+ *                    and MFU
  *
  * Output, one JSON line: {"case","value","unit","peak_mem_mib","mfu" or
  * "bw_frac","peak","backend","precision"} (precision "fp32" or "bf16"). peak_mem_mib is the most
@@ -27,7 +32,10 @@
  * MFU = (6 N + 12 L C T) * tokens/s / peak, with N = llm_model_num_params()
  * (the tied embedding counted once, as its lm_head matmul runs once) and
  * 12 L C T the attention score and value matmuls forward and backward
- * without causal savings (PaLM's appendix B convention). bw_frac = weight
+ * without causal savings (PaLM's appendix B convention). minilm_embed's MFU
+ * counts the encoder's forward only: (2 N + 4 L C T) * tokens/s / peak
+ * with N the layers' matmul weights, L (4 C^2 + 2 C I); the embeddings,
+ * norms and pooling do no matmul work. bw_frac = weight
  * bytes read per forward pass (every parameter but the embedding table,
  * of which only B rows are read; fp32) * forward passes / s / peak
  * bandwidth; it leaves out KV-cache and activation traffic, so it is an
@@ -37,7 +45,8 @@
  * 989.4 TFLOP/s and 4.8 TB/s. Other devices use the H100 SXM figures and
  * say so in "peak".
  *
- * Usage: bench_cuda_model <case> [--batch N] [--steps N] [--bf16] */
+ * Usage: bench_cuda_model <case> [--batch N] [--steps N] [--bf16]
+ * (--steps: gpt2_train; --bf16: not minilm_embed) */
 #include <cuda_runtime.h>
 
 #include <stdio.h>
@@ -47,6 +56,8 @@
 
 extern "C" {
 #include "llm_err.h"
+#include "llm_tokenizer.h"
+#include "llmops_embedder.h"
 #include "llmops_model.h"
 #include "bench.h"
 }
@@ -76,8 +87,8 @@ static const struct peak peaks[] = {
 static struct peak device_peak;
 static size_t base_used; /* device bytes in use after initialisation */
 static size_t max_used;
-static int opt_batch = 8, opt_steps = 5;
-static bool opt_bf16; /* --bf16: LLM_MODEL_BF16 */
+static int opt_batch, opt_steps = 5; /* opt_batch 0: the case's own */
+static bool opt_bf16;		     /* --bf16: LLM_MODEL_BF16 */
 
 /* LLM_MODEL_CUDA, plus LLM_MODEL_BF16 with --bf16 */
 static unsigned cuda_flags(void)
@@ -138,7 +149,7 @@ static struct result gpt2_train(void)
 {
 	struct llm_model_config c;
 	struct llm_adamw opt = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.0f, 0};
-	int B = opt_batch;
+	int B = opt_batch ? opt_batch : 8;
 	llm_model *m;
 	double tps, flops_per_token;
 	float loss;
@@ -217,6 +228,67 @@ static struct result llama_decode_b64(void)
 	return llama_decode(64);
 }
 
+enum { MINI_BATCH = 128, MINI_SEQ = 128, MINI_SENTENCES = 1024 }; /* as bench/cuda_cases.py */
+
+/* Tokenises sentences [first, first + B) into ids (B, MINI_SEQ) and embeds
+ * them into out; returns the tokens embedded. */
+static long minilm_batch(llm_embedder *e, const llm_tok *tok, int first, int B, int *ids,
+			 int *lengths, float *out)
+{
+	long tokens = 0;
+
+	for (int b = 0; b < B; b++) {
+		lengths[b] = bench_minilm_tokenize("bench_cuda_model", tok, first + b, MINI_SEQ,
+						   ids + (size_t)b * MINI_SEQ);
+		tokens += lengths[b];
+	}
+	check(llm_embedder_encode(e, ids, lengths, B, MINI_SEQ, out), "embed");
+	return tokens;
+}
+
+static struct result minilm_embed(void)
+{
+	int B = opt_batch ? opt_batch : MINI_BATCH;
+	int *ids = (int *)malloc(sizeof(int) * (size_t)B * MINI_SEQ);
+	int *lengths = (int *)malloc(sizeof(int) * (size_t)B);
+	struct llm_embedder_info info;
+	llm_embedder *e;
+	llm_tok *tok;
+	float *out;
+	long tokens = 0;
+	double t0, dt, weights, flops_per_token;
+
+	check(llm_embedder_load(BENCH_MINILM_DIR, B, MINI_SEQ, LLM_EMBEDDER_CUDA, &e),
+	      "load " BENCH_MINILM_DIR);
+	sample_memory();
+	check(llm_tok_load(BENCH_MINILM_DIR, &tok), "tokenizer " BENCH_MINILM_DIR);
+	llm_embedder_info(e, &info);
+	out = (float *)malloc(sizeof(float) * (size_t)B * info.dim);
+	if (!ids || !lengths || !out)
+		check(LLM_ENOMEM, "batch buffers");
+	minilm_batch(e, tok, 0, B, ids, lengths, out); /* warm-up */
+	sample_memory();
+	t0 = bench_now_s();
+	for (int first = 0; first < MINI_SENTENCES; first += B) {
+		int n = MINI_SENTENCES - first < B ? MINI_SENTENCES - first : B;
+
+		tokens += minilm_batch(e, tok, first, n, ids, lengths, out);
+		sample_memory();
+	}
+	dt = bench_now_s() - t0;
+	weights = (double)info.layers * (4.0 * info.dim * info.dim + 2.0 * info.dim * info.ffn);
+	flops_per_token = 2.0 * weights + 4.0 * info.layers * info.dim * (double)MINI_SEQ;
+	fprintf(stderr, "minilm_embed: B %d, T %d, %d sentences, %ld tokens, %.2f ms per batch\n",
+		B, MINI_SEQ, MINI_SENTENCES, tokens, 1e3 * dt * B / MINI_SENTENCES);
+	llm_tok_destroy(tok);
+	llm_embedder_destroy(e);
+	free(ids);
+	free(lengths);
+	free(out);
+	return {MINI_SENTENCES / dt, "sentences/s", "mfu",
+		flops_per_token * (double)tokens / dt / device_peak.flops};
+}
+
 static const struct {
 	const char *name;
 	struct result (*run)(void);
@@ -224,6 +296,7 @@ static const struct {
 	{"gpt2_train", gpt2_train},
 	{"llama_decode_b1", llama_decode_b1},
 	{"llama_decode_b64", llama_decode_b64},
+	{"minilm_embed", minilm_embed},
 };
 
 /* --batch N, --steps N and --bf16; false on anything else */
@@ -260,6 +333,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; argc >= 2 && i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(argv[1], cases[i].name) || !parse_options(argc, argv))
 			continue;
+		if (opt_bf16 && cases[i].run == minilm_embed)
+			break; /* the embedder has no bf16 precision */
 		if (llm_backend_select(0, why, sizeof(why)) != LLM_BACKEND_CUDA) {
 			fprintf(stderr, "bench_cuda_model: needs a CUDA device: %s\n", why);
 			return 1;
@@ -278,7 +353,7 @@ int main(int argc, char **argv)
 		       r.ratio_key, r.ratio, device_peak.name, opt_bf16 ? "bf16" : "fp32");
 		return 0;
 	}
-	fprintf(stderr, "usage: bench_cuda_model gpt2_train|llama_decode_b1|llama_decode_b64 "
-			"[--batch N] [--steps N] [--bf16]\n");
+	fprintf(stderr, "usage: bench_cuda_model gpt2_train|llama_decode_b1|llama_decode_b64|"
+			"minilm_embed [--batch N] [--steps N] [--bf16 (not minilm_embed)]\n");
 	return 2;
 }

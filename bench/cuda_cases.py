@@ -15,7 +15,11 @@ bytes one decode step has to read for the bandwidth bound.
   llama_decode_b64  the same at batch 64
   minilm_embed      all-MiniLM-L6-v2 (build/assets), 1024 sentences cut to
                     128 tokens, batches of 128, tokenising included,
-                    sentences/s
+                    sentences/s; PyTorch in fp32 and under fp16 and bf16
+                    autocast (llmops runs fp32)
+
+VARIANTS lists the PyTorch baselines of each case (bench/cuda_torch.py's
+second argument); a case not in it has only "eager".
 """
 
 GPT2 = dict(n_layer=12, n_embd=768, n_head=12, vocab_size=50257, n_positions=1024,
@@ -26,8 +30,7 @@ LLAMA = dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
 DECODE_BATCH = {"llama_decode_b1": 1, "llama_decode_b64": 64}
 MINILM = dict(batch=128, seq=128, sentences=1024)
 CASES = ["gpt2_train", "llama_decode_b1", "llama_decode_b64", "minilm_embed"]
-# what build/bench/bench_cuda_model runs: BERT has no CUDA path yet
-LLMOPS_CASES = ["gpt2_train", "llama_decode_b1", "llama_decode_b64"]
+VARIANTS = {"gpt2_train": ("eager", "compile"), "minilm_embed": ("eager", "fp16", "bf16")}
 
 
 def gpt2_params():

@@ -7,8 +7,10 @@ Cases and shapes: bench/cuda_cases.py. peak_mem_mib is
 torch.cuda.max_memory_allocated() over the whole case (model, optimizer
 state, activations; not the allocator's cached reserve).
 
-Usage: cuda_torch.py <case> [eager|compile]   (compile: gpt2_train only)
-Random weights from fixed seeds.
+Usage: cuda_torch.py <case> [variant]   (variants: cuda_cases.VARIANTS;
+eager by default; compile: gpt2_train; fp16, bf16: minilm_embed under
+torch.autocast of that dtype, eager being fp32). Random weights from fixed
+seeds.
 """
 import json
 import os
@@ -17,7 +19,8 @@ import time
 
 import torch
 
-from cuda_cases import CASES, DECODE_BATCH, GPT2, LLAMA, MINILM, gpt2_flops_per_token
+from cuda_cases import (CASES, DECODE_BATCH, GPT2, LLAMA, MINILM, VARIANTS,
+                        gpt2_flops_per_token)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,8 +87,14 @@ def llama_decode(batch):
     return batch * n / elapsed, "tokens/s"
 
 
-def minilm_embed():
+AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def minilm_embed(variant):
+    """sentences/s of SentenceTransformer.encode, tokenising included; the
+    fp16 and bf16 variants run it under torch.autocast (weights stay fp32)"""
     os.environ["HF_HUB_OFFLINE"] = "1"
+    from contextlib import nullcontext
     from sentence_transformers import SentenceTransformer
     model = SentenceTransformer(os.path.join(ROOT, "build/assets/all-MiniLM-L6-v2"),
                                 device="cuda")
@@ -94,10 +103,13 @@ def minilm_embed():
     n = MINILM["sentences"]
     # each sentence is longer than 128 tokens, so every input is cut to 128
     sentences = [" ".join(words[(i + j) % len(words)] for j in range(160)) for i in range(n)]
-    model.encode(sentences[:MINILM["batch"]], batch_size=MINILM["batch"])
-    t0 = sync_time()
-    emb = model.encode(sentences, batch_size=MINILM["batch"])
-    elapsed = sync_time() - t0
+    cast = torch.autocast("cuda", dtype=AUTOCAST[variant]) if variant in AUTOCAST \
+        else nullcontext()
+    with cast:
+        model.encode(sentences[:MINILM["batch"]], batch_size=MINILM["batch"])
+        t0 = sync_time()
+        emb = model.encode(sentences, batch_size=MINILM["batch"])
+        elapsed = sync_time() - t0
     assert emb.shape == (n, 384), emb.shape
     return n / elapsed, "sentences/s"
 
@@ -107,7 +119,7 @@ def run_case(case, variant):
         return gpt2_train(variant)
     if case in DECODE_BATCH:
         return llama_decode(DECODE_BATCH[case])
-    return minilm_embed()
+    return minilm_embed(variant)
 
 
 PRECISION = {"gpt2_train": "bf16 autocast", "llama_decode_b1": "bf16",
@@ -122,16 +134,18 @@ def baseline(case, variant):
     else:
         import transformers as lib
         name = "transformers"
-    return (f"pytorch {torch.__version__.split('+')[0]} {variant} + {name} {lib.__version__}, "
-            f"{PRECISION[case]}")
+    precision = f"{variant} autocast" if variant in AUTOCAST else PRECISION[case]
+    mode = "eager" if variant in AUTOCAST else variant
+    return (f"pytorch {torch.__version__.split('+')[0]} {mode} + {name} {lib.__version__}, "
+            f"{precision}")
 
 
 def main():
     case = sys.argv[1] if len(sys.argv) > 1 else ""
     variant = sys.argv[2] if len(sys.argv) > 2 else "eager"
-    if case not in CASES or variant not in ("eager", "compile") or \
-            (variant == "compile" and case != "gpt2_train"):
-        sys.exit(f"usage: cuda_torch.py <{'|'.join(CASES)}> [eager|compile (gpt2_train)]")
+    if case not in CASES or variant not in VARIANTS.get(case, ("eager",)):
+        sys.exit(f"usage: cuda_torch.py <{'|'.join(CASES)}> [variant]: "
+                 + "; ".join(f"{c}: {'|'.join(v)}" for c, v in VARIANTS.items()))
     if not torch.cuda.is_available():
         sys.exit("cuda_torch.py: torch sees no CUDA device")
     value, unit = run_case(case, variant)

@@ -6,9 +6,10 @@
    they are (there baseline is "device peak" and ratio the fraction of it).
 2. Model level: each case of bench/cuda_cases.py runs once with
    build/bench/bench_cuda_model <case> and once per PyTorch baseline
-   (bench/cuda_torch.py; gpt2_train against eager and torch.compile), each in
-   its own process; gpt2_train runs a second time with --bf16 (bf16 matmuls,
-   rows named gpt2_train_bf16). These rows are printed per baseline:
+   (bench/cuda_torch.py; gpt2_train against eager and torch.compile,
+   minilm_embed against fp32 and fp16 and bf16 autocast), each in its own
+   process; gpt2_train runs a second time with --bf16 (bf16 matmuls, rows
+   named gpt2_train_bf16). These rows are printed per baseline:
      speed        the case's unit (tokens/s, sentences/s); ratio ours / theirs
      peak_mem     MiB of device memory; ratio theirs / ours
      mfu          gpt2_train: model FLOPs utilisation of both sides, from
@@ -31,7 +32,7 @@ import os
 import subprocess
 import sys
 
-from cuda_cases import CASES, DECODE_BATCH, LLMOPS_CASES, decode_bytes_per_step
+from cuda_cases import CASES, DECODE_BATCH, VARIANTS, decode_bytes_per_step
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -104,14 +105,10 @@ def main():
               "runtime; only the kernel-level lines above were measured", file=sys.stderr)
         return
     for case in args.cases or CASES:
-        if case not in LLMOPS_CASES:
-            print(f"run_cuda.py: {case} skipped: llmops has no CUDA path for it yet",
-                  file=sys.stderr)
-            continue
         ours = last_json(run([MODEL, case]))
         # gpt2_train also with bf16 matmuls (LLM_MODEL_BF16), as rows gpt2_train_bf16
         ours_bf16 = last_json(run([MODEL, case, "--bf16"])) if case == "gpt2_train" else None
-        for variant in ("eager", "compile") if case == "gpt2_train" else ("eager",):
+        for variant in VARIANTS.get(case, ("eager",)):
             ref = last_json(run([sys.executable, os.path.join(HERE, "cuda_torch.py"), case,
                                  variant]))
             model_rows(case, ours, ref, peaks)

@@ -17,7 +17,10 @@
 #                                 the nvidia-* wheels beside its PyTorch) and
 #                                 its python3 (numpy, PyYAML, torch); every
 #                                 step runs, and the exit status says whether
-#                                 all passed
+#                                 all passed. The MiniLM checks and
+#                                 minilm_embed also read
+#                                 build/assets/all-MiniLM-L6-v2 (88 MB, not in
+#                                 the archive): copy it along where possible
 set -e
 cd "$(dirname "$0")/.."
 bundle=build/cuda-bundle

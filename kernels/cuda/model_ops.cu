@@ -347,6 +347,12 @@ static void cu_residual_rmsnorm_forward(float *res_out, float *out, float *rstd,
 					     STREAM));
 }
 
+static void cu_mean_pool_forward(float *out, const float *inp, const int *lengths, int B, int T,
+				 int C, int normalize)
+{
+	LAUNCH(cuda_mean_pool_forward(out, inp, lengths, B, T, C, normalize, STREAM));
+}
+
 /* ---- the table ---- */
 
 static struct llm_ops make_ops(void)
@@ -388,6 +394,7 @@ static struct llm_ops make_ops(void)
 	o.grad_accumulate = cu_grad_accumulate;
 	o.residual_layernorm_forward = cu_residual_layernorm_forward;
 	o.residual_rmsnorm_forward = cu_residual_rmsnorm_forward;
+	o.mean_pool_forward = cu_mean_pool_forward;
 	return o;
 }
 

@@ -1,12 +1,17 @@
 /* BERT sentence embedder: Hugging Face BertModel (post-LN encoder) with
  * sentence-transformers mean pooling and optional L2 normalisation, in fp32
- * on the CPU kernels of llmops_kernels.h.
+ * on a kernel backend (llm_ops.h: the cpu_* kernels on host memory, or the
+ * cuda_* launchers on device memory with LLM_EMBEDDER_CUDA).
  *
  * Loading reads the JSON files with caps, validates every size and tensor
- * shape, and copies the weights (F32, F16 or BF16) into one arena that also
- * holds the activations for max_batch x max_len tokens, so encoding never
- * allocates. Design limit: fp32 only and one batch at a time per embedder;
- * attention is bidirectional with a per-row key length (right padding). */
+ * shape, and copies the weights (F32, F16 or BF16) into one arena of backend
+ * memory that also holds the activations for max_batch x max_len tokens, so
+ * encoding never allocates. Every kernel call goes through the backend
+ * table; token ids and lengths go up and the embeddings come down through
+ * its copies (no copy at all on the CPU, whose kernels read the caller's
+ * arrays and write the caller's output). Design limit: fp32 only and one
+ * batch at a time per embedder; attention is bidirectional with a per-row
+ * key length (right padding). */
 #include "llmops_embedder.h"
 
 #include <errno.h>
@@ -16,10 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embedder_internal.h"
 #include "llm_buf.h"
 #include "llm_json.h"
+#include "llm_ops.h"
 #include "llm_safetensors.h"
-#include "llmops_kernels.h"
 
 #define JSON_MAX       ((size_t)1 << 20) /* config files are a few KiB */
 #define PATH_CAP       4096
@@ -60,14 +66,16 @@ struct bert_layer {
 };
 
 struct llm_embedder {
+	const struct llm_ops *ops; /* the backend the arena lives on */
+	struct llm_stage *stage;   /* host copies of arena memory (not the CPU's) */
 	struct bert_config cfg;
 	int max_batch, max_len, max_seq_length;
 	int pool_dim; /* Pooling word_embedding_dimension, 0 if not given */
 	bool normalize;
-	void *arena;
+	void *arena_mem; /* what ops->alloc() gave; the arena is its aligned start */
 	size_t arena_bytes, param_count;
 	/* parameters */
-	float *wte, *wpe, *wtt; /* (V,C), (maxT,C), (TV,C) */
+	float *wte, *wpe, *wtt; /* (V,C) with type row 0 added, (maxT,C), (TV,C) */
 	float *lnw, *lnb;	/* embeddings LayerNorm (C) */
 	struct bert_layer *layers;
 	/* activations, N = max_batch * max_len rows */
@@ -76,6 +84,8 @@ struct llm_embedder {
 	float *t;		/* (N,C) sublayer output before the residual */
 	float *h;		/* (N,I) feed-forward hidden */
 	int *ids;		/* (N) packed token ids */
+	int *lens;		/* (max_batch) lengths, for backends without host memory */
+	float *pooled;		/* (max_batch,C) embeddings, likewise */
 	int last_B, last_T;
 };
 
@@ -413,12 +423,15 @@ static size_t layout(llm_embedder *e, struct carver *cv)
 	e->t = carve(cv, N * C);
 	e->h = carve(cv, N * I);
 	e->ids = carve(cv, N);
+	e->lens = carve(cv, (size_t)e->max_batch);
+	e->pooled = carve(cv, (size_t)e->max_batch * C);
 	return ((size_t)c->V + c->maxT + c->TV + 2) * C +
 	       (size_t)c->L * (4 * C * C + 2 * I * C + 9 * C + I);
 }
 
 /* Checks the run-time sizes against the kernels' int arithmetic and the arena
- * cap, then allocates the arena and points every tensor into it. */
+ * cap, then allocates the arena (zeroed backend memory, started on a 64-byte
+ * boundary) and points every tensor into it. */
 static llm_err alloc_arena(llm_embedder *e, const char *dir)
 {
 	const struct bert_config *c = &e->cfg;
@@ -438,11 +451,11 @@ static llm_err alloc_arena(llm_embedder *e, const char *dir)
 	if (e->arena_bytes > ARENA_MAX)
 		return llm_fail(LLM_ETOOLARGE, "%s: arena of %zu bytes exceeds the cap %zu", dir,
 				e->arena_bytes, ARENA_MAX);
-	e->arena = aligned_alloc(ARENA_ALIGN, e->arena_bytes);
-	if (!e->arena)
-		return llm_fail(LLM_ENOMEM, "%s: cannot allocate the %zu-byte arena", dir,
+	e->arena_mem = e->ops->alloc(e->arena_bytes + ARENA_ALIGN);
+	if (!e->arena_mem)
+		return llm_wrap(LLM_ENOMEM, "%s: cannot allocate the %zu-byte arena", dir,
 				e->arena_bytes);
-	cv.base = e->arena;
+	cv.base = (char *)e->arena_mem + (-(uintptr_t)e->arena_mem & (uintptr_t)(ARENA_ALIGN - 1));
 	cv.off = 0;
 	layout(e, &cv);
 	return LLM_OK;
@@ -469,12 +482,17 @@ static void fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
 		snprintf(buf + n, cap - n, "]");
 }
 
-static llm_err load_tensor(const llm_st_set *set, const char *label, const struct wspec *w)
+/* Reads tensor w into its place in the arena, through a host buffer when
+ * the backend has no host memory. */
+static llm_err load_tensor(const llm_embedder *e, const llm_st_set *set, const char *label,
+			   const struct wspec *w)
 {
 	char alt[256], have[128], want[64];
 	int64_t shape[2] = {w->d0, w->d1};
 	int ndim = w->d1 ? 2 : 1;
 	const struct llm_st_tensor *t = llm_st_set_get(set, w->name);
+	size_t bytes;
+	void *host;
 	llm_err err;
 
 	snprintf(alt, sizeof(alt), "bert.%s", w->name);
@@ -488,19 +506,23 @@ static llm_err load_tensor(const llm_st_set *set, const char *label, const struc
 		return llm_fail(LLM_EINVAL, "%s: tensor %s has shape %s, expected %s", label,
 				t->name, have, want);
 	}
-	err = llm_st_read_f32(t, w->dst, llm_st_numel(t));
+	bytes = llm_st_numel(t) * sizeof(float);
+	if ((err = llm_ops_host_buffer(e->ops, e->stage, w->dst, bytes, &host)))
+		return err;
+	err = llm_st_read_f32(t, host, llm_st_numel(t));
 	if (err)
 		return llm_fail(err, "%s: tensor %s has dtype %s (F32, F16 or BF16 only)", label,
 				t->name, llm_st_dtype_name(t->dtype));
-	return LLM_OK;
+	return llm_ops_host_commit(e->ops, w->dst, host, bytes);
 }
 
-static llm_err load_specs(const llm_st_set *set, const char *label, const struct wspec *w, size_t n)
+static llm_err load_specs(const llm_embedder *e, const llm_st_set *set, const char *label,
+			  const struct wspec *w, size_t n)
 {
 	llm_err err;
 
 	for (size_t i = 0; i < n; i++)
-		if ((err = load_tensor(set, label, &w[i])))
+		if ((err = load_tensor(e, set, label, &w[i])))
 			return err;
 	return LLM_OK;
 }
@@ -538,7 +560,36 @@ static llm_err load_layer(const llm_embedder *e, const llm_st_set *set, const ch
 		snprintf(full[i], sizeof(full[i]), "encoder.layer.%d.%s", l, names[i]);
 		w[i] = (struct wspec){full[i], dst[i], d0[i], d1[i]};
 	}
-	return load_specs(set, label, w, 16);
+	return load_specs(e, set, label, w, 16);
+}
+
+/* BertEmbeddings sums (word + token type) + position. Every token has type
+ * 0, so the first sum is made here, once: wte (V,C) += wtt row 0, rounded
+ * as BERT rounds it, and the forward pass is one embedding_forward() of
+ * the folded table and wpe. */
+static llm_err fold_type_row(const llm_embedder *e)
+{
+	size_t C = (size_t)e->cfg.C, n = (size_t)e->cfg.V * C;
+	float *type0 = malloc(C * sizeof(float)), *w;
+	const void *p;
+	llm_err err;
+
+	if (!type0)
+		return llm_fail(LLM_ENOMEM, "embedder: out of memory for a %zu-float row", C);
+	err = llm_ops_host_view(e->ops, e->stage, e->wtt, C * sizeof(float), &p);
+	if (!err) {
+		memcpy(type0, p, C * sizeof(float));
+		err = llm_ops_host_view(e->ops, e->stage, e->wte, n * sizeof(float), &p);
+	}
+	if (!err) {
+		w = (float *)p; /* the table itself or a host copy: either is ours to change */
+		for (size_t v = 0; v < n; v += C)
+			for (size_t i = 0; i < C; i++)
+				w[v + i] += type0[i];
+		err = llm_ops_host_commit(e->ops, e->wte, w, n * sizeof(float));
+	}
+	free(type0);
+	return err;
 }
 
 static llm_err load_weights(llm_embedder *e, const char *model_dir)
@@ -567,10 +618,12 @@ static llm_err load_weights(llm_embedder *e, const char *model_dir)
 	}
 	if ((err = llm_st_open_index(model_dir, &set)))
 		return err;
-	err = load_specs(set, label, emb, sizeof(emb) / sizeof(emb[0]));
+	err = load_specs(e, set, label, emb, sizeof(emb) / sizeof(emb[0]));
 	for (int l = 0; !err && l < c->L; l++)
 		err = load_layer(e, set, label, l);
 	llm_st_set_close(set);
+	if (!err)
+		err = fold_type_row(e);
 	return err;
 }
 
@@ -603,7 +656,8 @@ static llm_err check_model(const llm_embedder *e, const char *model_dir)
 	return LLM_OK;
 }
 
-llm_err llm_embedder_load(const char *dir, int max_batch, int max_len, llm_embedder **out)
+llm_err llm_embedder_load_ops(const char *dir, int max_batch, int max_len,
+			      const struct llm_ops *ops, llm_embedder **out)
 {
 	char model_dir[PATH_CAP];
 	llm_embedder *e;
@@ -611,16 +665,25 @@ llm_err llm_embedder_load(const char *dir, int max_batch, int max_len, llm_embed
 
 	if ((err = check_load_args(dir, max_batch, max_len, out)))
 		return err;
+	*out = NULL;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return llm_fail(LLM_ENOMEM, "%s: out of memory", dir);
+	e->ops = ops;
+	e->stage = calloc(1, sizeof(*e->stage));
+	if (!e->stage) {
+		err = llm_fail(LLM_ENOMEM, "%s: out of memory", dir);
+		goto out_destroy;
+	}
 	e->max_batch = max_batch;
 	e->max_len = max_len;
 	if ((err = load_modules(e, dir, model_dir)) ||
 	    (err = load_st_config(dir, &e->max_seq_length)) ||
 	    (err = load_config(model_dir, &e->cfg)) || (err = check_model(e, model_dir)) ||
-	    (err = alloc_arena(e, model_dir)) || (err = load_weights(e, model_dir)))
+	    (err = alloc_arena(e, model_dir)) || (err = load_weights(e, model_dir)) ||
+	    (err = ops->sync()))
 		goto out_destroy;
+	llm_stage_free(e->stage); /* the weights' host copies: encoding needs far less */
 	*out = e;
 	return LLM_OK;
 
@@ -629,61 +692,70 @@ out_destroy:
 	return err;
 }
 
+llm_err llm_embedder_load(const char *dir, int max_batch, int max_len, unsigned flags,
+			  llm_embedder **out)
+{
+	const char *what = dir ? dir : "llm_embedder_load";
+	const struct llm_ops *ops = &llm_ops_cpu;
+
+	if (out)
+		*out = NULL;
+	if (flags & ~(unsigned)LLM_EMBEDDER_CUDA)
+		return llm_fail(LLM_EINVAL, "%s: unknown embedder flags 0x%x", what, flags);
+	if (flags & LLM_EMBEDDER_CUDA) {
+		ops = llm_ops_cuda();
+		if (!ops)
+			return llm_wrap(LLM_EUNSUPPORTED, "%s", what);
+	}
+	return llm_embedder_load_ops(dir, max_batch, max_len, ops, out);
+}
+
 void llm_embedder_destroy(llm_embedder *e)
 {
 	if (!e)
 		return;
-	free(e->arena);
+	if (e->ops)
+		e->ops->free(e->arena_mem);
+	if (e->stage) {
+		llm_stage_free(e->stage);
+		free(e->stage);
+	}
 	free(e->layers);
 	free(e);
 }
 
 /* ---- forward ---- */
 
-/* x (B,T,C) += type row 0 (C), then += wpe[t] (T,C): the order in which
- * BertEmbeddings adds them, so the sums round the same way. */
-static void add_type_and_position(float *x, const float *type0, const float *wpe, int B, int T,
-				  int C)
-{
-#pragma omp parallel for collapse(2) if ((long)B * T * C >= (1 << 16))
-	for (int b = 0; b < B; b++)
-		for (int t = 0; t < T; t++) {
-			float *row = x + ((size_t)b * T + t) * C;
-			const float *pos = wpe + (size_t)t * C;
-
-			for (int i = 0; i < C; i++)
-				row[i] = (row[i] + type0[i]) + pos[i];
-		}
-}
-
-/* The encoder over e->ids (B,T): leaves the last hidden state in e->x.
- * lengths (B) masks padded keys in every attention. */
+/* The encoder over e->ids (B,T), queued on the backend: leaves the last
+ * hidden state in e->x. lengths (B, backend memory) masks padded keys in
+ * every attention. */
 static void forward(llm_embedder *e, const int *lengths, int B, int T)
 {
+	const struct llm_ops *o = e->ops;
 	const struct bert_config *c = &e->cfg;
 	int C = c->C, I = c->I, NH = c->NH, HS = C / NH, N = B * T;
 
-	cpu_embedding_forward(e->x, e->ids, e->wte, NULL, B, T, C, 0);
-	add_type_and_position(e->x, e->wtt, e->wpe, B, T, C);
-	cpu_layernorm_forward(e->x, NULL, NULL, e->x, e->lnw, e->lnb, N, C, c->eps);
+	/* (word + type 0) + position: wte holds the first sum (fold_type_row) */
+	o->embedding_forward(e->x, e->ids, e->wte, e->wpe, B, T, C, 0);
+	o->layernorm_forward(e->x, NULL, NULL, e->x, e->lnw, e->lnb, N, C, c->eps);
 	for (int l = 0; l < c->L; l++) {
 		const struct bert_layer *y = &e->layers[l];
 
 		/* x = LayerNorm(x + Wo . attention(Wq x, Wk x, Wv x)) */
-		cpu_matmul_forward(e->q, e->x, y->qw, y->qb, B, T, C, C);
-		cpu_matmul_forward(e->k, e->x, y->kw, y->kb, B, T, C, C);
-		cpu_matmul_forward(e->v, e->x, y->vw, y->vb, B, T, C, C);
-		cpu_attention_forward(e->att, NULL, e->q, e->k, e->v, lengths, 0, B, T, T, T, NH,
-				      NH, HS);
-		cpu_matmul_forward(e->t, e->att, y->ow, y->ob, B, T, C, C);
-		cpu_residual_forward(e->t, e->t, e->x, N * C);
-		cpu_layernorm_forward(e->x, NULL, NULL, e->t, y->ln1w, y->ln1b, N, C, c->eps);
+		o->matmul_forward(e->q, e->x, y->qw, y->qb, B, T, C, C);
+		o->matmul_forward(e->k, e->x, y->kw, y->kb, B, T, C, C);
+		o->matmul_forward(e->v, e->x, y->vw, y->vb, B, T, C, C);
+		o->attention_forward(e->att, NULL, e->q, e->k, e->v, lengths, 0, B, T, T, T, NH, NH,
+				     HS);
+		o->matmul_forward(e->t, e->att, y->ow, y->ob, B, T, C, C);
+		o->residual_forward(e->t, e->t, e->x, N * C);
+		o->layernorm_forward(e->x, NULL, NULL, e->t, y->ln1w, y->ln1b, N, C, c->eps);
 		/* x = LayerNorm(x + W2 . gelu(W1 x)) */
-		cpu_matmul_forward(e->h, e->x, y->iw, y->ib, B, T, C, I);
-		cpu_gelu_forward(e->h, e->h, (long)N * I, c->act);
-		cpu_matmul_forward(e->t, e->h, y->fw, y->fb, B, T, I, C);
-		cpu_residual_forward(e->t, e->t, e->x, N * C);
-		cpu_layernorm_forward(e->x, NULL, NULL, e->t, y->ln2w, y->ln2b, N, C, c->eps);
+		o->matmul_forward(e->h, e->x, y->iw, y->ib, B, T, C, I);
+		o->gelu_forward(e->h, e->h, (long)N * I, c->act);
+		o->matmul_forward(e->t, e->h, y->fw, y->fb, B, T, I, C);
+		o->residual_forward(e->t, e->t, e->x, N * C);
+		o->layernorm_forward(e->x, NULL, NULL, e->t, y->ln2w, y->ln2b, N, C, c->eps);
 	}
 }
 
@@ -728,24 +800,65 @@ static llm_err check_encode(const llm_embedder *e, const int *ids, const int *le
 	return LLM_OK;
 }
 
+/* Packs ids (B,T) to e->ids (B,Tr): the columns past every row's length
+ * are never computed, and the padding ids (any values) are replaced by 0.
+ * Written in place on the CPU, staged and uploaded otherwise. */
+static llm_err pack_ids(llm_embedder *e, const int *ids, const int *lengths, int B, int T, int Tr)
+{
+	size_t bytes = (size_t)B * Tr * sizeof(int);
+	void *p;
+	int *dst;
+	llm_err err = llm_ops_host_buffer(e->ops, e->stage, e->ids, bytes, &p);
+
+	if (err)
+		return err;
+	dst = p;
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < Tr; t++)
+			dst[(size_t)b * Tr + t] = t < lengths[b] ? ids[(size_t)b * T + t] : 0;
+	return llm_ops_host_commit(e->ops, e->ids, dst, bytes);
+}
+
+/* The encoder and the pooling of one checked batch; out (B,C) is host
+ * memory. On the CPU the kernels read lengths and write out themselves;
+ * elsewhere lengths go up to e->lens and the embeddings come down from
+ * e->pooled. */
+static llm_err encode_batch(llm_embedder *e, const int *ids, const int *lengths, int B, int T,
+			    int Tr, float *out)
+{
+	const struct llm_ops *o = e->ops;
+	const int *lens = lengths;
+	float *pooled = out;
+	size_t out_bytes = (size_t)B * e->cfg.C * sizeof(float);
+	llm_err err = pack_ids(e, ids, lengths, B, T, Tr);
+
+	if (!err && !o->host_memory) {
+		lens = e->lens;
+		pooled = e->pooled;
+		err = o->upload(e->lens, lengths, (size_t)B * sizeof(int));
+	}
+	if (err)
+		return err;
+	forward(e, lens, B, Tr);
+	o->mean_pool_forward(pooled, e->x, lens, B, Tr, e->cfg.C, e->normalize);
+	err = o->sync();
+	if (!err && pooled != out)
+		err = o->download(out, pooled, out_bytes);
+	return err;
+}
+
 llm_err llm_embedder_encode(llm_embedder *e, const int *ids, const int *lengths, int B, int T,
 			    float *out)
 {
 	int Tr = 0;
 	llm_err err = check_encode(e, ids, lengths, B, T, out, &Tr);
 
-	if (err) {
-		if (e)
-			e->last_B = e->last_T = 0;
+	if (e)
+		e->last_B = e->last_T = 0;
+	if (!err)
+		err = encode_batch(e, ids, lengths, B, T, Tr, out);
+	if (err)
 		return err;
-	}
-	/* pack to (B,Tr): the columns past every row's length are never computed,
-	 * and the padding ids (any values) are replaced by 0 */
-	for (int b = 0; b < B; b++)
-		for (int t = 0; t < Tr; t++)
-			e->ids[(size_t)b * Tr + t] = t < lengths[b] ? ids[(size_t)b * T + t] : 0;
-	forward(e, lengths, B, Tr);
-	cpu_mean_pool_forward(out, e->x, lengths, B, Tr, e->cfg.C, e->normalize);
 	e->last_B = B;
 	e->last_T = Tr;
 	return LLM_OK;
@@ -753,9 +866,14 @@ llm_err llm_embedder_encode(llm_embedder *e, const int *ids, const int *lengths,
 
 const float *llm_embedder_hidden(const llm_embedder *e, int *B, int *T_run)
 {
+	size_t bytes = (size_t)e->last_B * e->last_T * e->cfg.C * sizeof(float);
+	const void *p;
+
 	*B = e->last_B;
 	*T_run = e->last_T;
-	return e->last_B ? e->x : NULL;
+	if (!e->last_B || llm_ops_host_view(e->ops, e->stage, e->x, bytes, &p))
+		return NULL;
+	return p;
 }
 
 int llm_embedder_dim(const llm_embedder *e)

@@ -83,7 +83,8 @@ static llm_err cpu_sync(void)
 	.sample_forward = cpu_sample_forward, \
 	.grad_accumulate = cpu_grad_accumulate, \
 	.residual_layernorm_forward = cpu_residual_layernorm_forward, \
-	.residual_rmsnorm_forward = cpu_residual_rmsnorm_forward
+	.residual_rmsnorm_forward = cpu_residual_rmsnorm_forward, \
+	.mean_pool_forward = cpu_mean_pool_forward
 /* clang-format on */
 
 const struct llm_ops llm_ops_cpu = {.name = "cpu", .host_memory = true, CPU_OPS};

@@ -115,6 +115,9 @@ struct llm_ops {
 	void (*residual_rmsnorm_forward)(float *res_out, float *out, float *rstd, const float *inp1,
 					 const float *inp2, const float *weight, int N, int C,
 					 float eps);
+	/* the BERT embedder's pooling (bert.c); lengths in backend memory */
+	void (*mean_pool_forward)(float *out, const float *inp, const int *lengths, int B, int T,
+				  int C, int normalize);
 };
 
 /* The CPU kernels over host memory (calloc/free). */

@@ -3,8 +3,12 @@
  * every gradient, 10 AdamW step losses, 10 LoRA step losses and the final
  * adapter, greedy decoding, and KV-cached against recomputed logits, for
  * tests/golden/models/{gpt2,llama,llama_tied} against the transformers/peft
- * references. The checks themselves are tests/unit/model_golden.h, shared
- * with the CPU tests; here they report through the CUDA harness (one
+ * references; and the BERT embedder's of tests/unit/test_embedder.c on
+ * LLM_EMBEDDER_CUDA: the tiny BertModel against transformers,
+ * all-MiniLM-L6-v2 (build/assets, from `make deps`) against
+ * sentence-transformers, and a batch against one sentence at a time. The
+ * checks themselves are tests/unit/model_golden.h and embedder_golden.h,
+ * shared with the CPU tests; here they report through the CUDA harness (one
  * PASS/FAIL line per check; a failed assertion ends that check only).
  *
  * Tolerances (|got - ref| <= atol + rtol * |ref|), ten times the CPU's:
@@ -14,22 +18,26 @@
  *   training losses  1e-3 absolute, each of the 10 AdamW and 10 LoRA steps
  *   final LoRA A, B  atol 1e-3, rtol 1e-2
  *   greedy tokens    exact
+ *   BERT tiny hidden state and embeddings  atol 1e-4, rtol 1e-4
+ *   MiniLM embeddings   cosine >= 0.999 (1 - cosine ten times the CPU's)
+ *   MiniLM batch of 32 against one at a time  1e-5 absolute
  * Why looser: nothing on this path is bf16 or TF32 (cuBLASLt GEMMs in plain
  * fp32, fp32 kernels), so the error per operation is the CPU's, but every
  * reduction (GEMM K-splits, the flash-attention tiles, norms, the
  * cross-entropy row sums) runs in another order than the CPU kernels and
  * torch, and AdamW amplifies those last-bit differences over ten steps
  * (its update divides by sqrt(v), so small gradients move as much as large
- * ones). A factor of ten over the CPU bounds keeps every check meaningful:
- * a wrong kernel argument or a missing accumulation is off by 1e-2 or more.
- * Greedy tokens stay exact: the golden prompts have no near-ties at the top.
+ * ones); a batch and a single row take different cuBLAS shapes. A factor of ten over the CPU bounds
+ * keeps every check meaningful: a wrong kernel argument or a missing accumulation is off by 1e-2 or
+ * more. Greedy tokens stay exact: the golden prompts have no near-ties at the top.
  *
  * Then GPT-2 again with LLM_MODEL_BF16 (bf16 matmuls): logits, loss and the
  * ten AdamW step losses at the bf16 tolerances derived at golden_tol_bf16.
  *
  * Needs an NVIDIA GPU (sm_90) and runs from the repository root (the golden
  * files are read by relative path). LLMOPS_CUDA_QUICK=1 (the sanitizer
- * runs of make test-cuda) leaves out the training and KV-cache checks. */
+ * runs of make test-cuda) leaves out the training and KV-cache checks and
+ * the MiniLM ones (the tiny BERT reaches every kernel the embedder uses). */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -47,6 +55,7 @@
 extern "C" {
 #include "llm_err.h"
 #include "llm_safetensors.h"
+#include "llmops_embedder.h"
 #include "llmops_model.h"
 }
 
@@ -80,6 +89,7 @@ static void check_failed(const char *file, int line, const char *expr, const cha
 		}                                                                              \
 	} while (0)
 
+#include "../unit/embedder_golden.h"
 #include "../unit/model_golden.h"
 
 static const struct golden_tol golden_tol_cuda = {
@@ -111,6 +121,12 @@ static const struct golden_tol golden_tol_bf16 = {
 	0.0,  0.0,  /* LoRA: not checked */
 };
 
+static const struct emb_golden_tol emb_golden_tol_cuda = {
+	1e-4, 1e-4, /* tiny hidden state and embeddings */
+	0.999,	    /* each MiniLM sentence's cosine */
+	1e-5,	    /* MiniLM batch against one at a time */
+};
+
 static char tmpdir[64];
 
 /* Runs one check of arch; PASS unless an assertion inside failed. */
@@ -119,6 +135,15 @@ static void run_check(const char *what, void (*check)(const char *), const char 
 	if (setjmp(check_jmp) == 0) {
 		check(arch);
 		report(true, "%s: %s on cuda", arch, what);
+	}
+}
+
+/* Runs one embedder check; PASS unless an assertion inside failed. */
+static void run_embedder_check(const char *what, void (*check)(void))
+{
+	if (setjmp(check_jmp) == 0) {
+		check();
+		report(true, "bert: %s on cuda", what);
 	}
 }
 
@@ -169,6 +194,16 @@ int main(void)
 	if (!quick())
 		run_check("bf16 matmuls: 10 AdamW step losses within bf16 tolerances",
 			  check_full_training, "gpt2");
+	emb_golden_flags = LLM_EMBEDDER_CUDA;
+	emb_golden_tol = &emb_golden_tol_cuda;
+	run_embedder_check("tiny BertModel hidden state and embeddings match transformers",
+			   check_embedder_tiny);
+	if (!quick()) {
+		run_embedder_check("all-MiniLM-L6-v2 embeddings match sentence-transformers",
+				   check_embedder_minilm);
+		run_embedder_check("a batch of 32 equals one sentence at a time",
+				   check_embedder_minilm_batch);
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);

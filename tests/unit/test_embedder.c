@@ -1,12 +1,9 @@
 /* Unit tests for kernels/models/bert.c (llmops_embedder.h): parity with
  * transformers on a tiny random BertModel and with sentence-transformers on
- * all-MiniLM-L6-v2 (tests/golden/embedder/, made by make_reference.py),
- * batching and padding invariance, and clear errors for malformed configs,
- * weights and inputs (broken copies of the tiny model in a temp dir).
- *
- * Tolerances: |ours - ref| <= ATOL + RTOL * |ref| for every valid hidden
- * state and embedding component of the tiny model; cosine >= 0.9999 for
- * every all-MiniLM-L6-v2 sentence. */
+ * all-MiniLM-L6-v2 (the checks and their tolerances are embedder_golden.h,
+ * shared with the backend tests), padding invariance, and clear errors for
+ * malformed configs, weights and inputs (broken copies of the tiny model in
+ * a temp dir). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,144 +17,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "llm_json.h"
 #include "llm_safetensors.h"
 #include "llmops_embedder.h"
 #include "tmpdir.h"
 
-#define TINY	"tests/golden/embedder/tiny/"
-#define MINILM	"tests/golden/embedder/minilm/"
-#define ASSET	"build/assets/all-MiniLM-L6-v2"
-#define ATOL	1e-5
-#define RTOL	1e-5
-#define MIN_COS 0.9999
+#include "embedder_golden.h"
 
-/* ---- reading the references ---- */
-
-static json_t *read_json_file(const char *path)
-{
-	FILE *fp = fopen(path, "rb");
-	char *text = malloc(1 << 20);
-	size_t len;
-	json_t *doc;
-
-	if (!fp)
-		fail_msg("cannot open %s (run `make deps` for the model assets)", path);
-	assert_non_null(text);
-	len = fread(text, 1, 1 << 20, fp);
-	fclose(fp);
-	assert_int_equal(llm_json_parse(text, len, 1 << 20, path, &doc), LLM_OK);
-	free(text);
-	return doc;
-}
-
-/* The F32 tensor called name in path, as a malloc'd array of n floats. */
-static float *read_ref(const char *path, const char *name, size_t n)
-{
-	llm_st_file *f;
-	const struct llm_st_tensor *t;
-	float *out = malloc(n * sizeof(float));
-
-	assert_non_null(out);
-	assert_int_equal(llm_st_open(path, &f), LLM_OK);
-	t = llm_st_get(f, name);
-	assert_non_null(t);
-	assert_int_equal(llm_st_numel(t), n);
-	assert_int_equal(llm_st_read_f32(t, out, n), LLM_OK);
-	llm_st_close(f);
-	return out;
-}
-
-/* The tiny reference batch: ids (B,T) and lengths (B) from reference.json. */
-struct batch {
-	int B, T;
-	int *ids, *lengths;
-};
-
-static struct batch tiny_batch(void)
-{
-	json_t *doc = read_json_file(TINY "reference.json");
-	json_t *ids = json_object_get(doc, "input_ids"), *lens = json_object_get(doc, "lengths");
-	struct batch b = {(int)json_array_size(ids), 0, NULL, NULL};
-
-	b.T = (int)json_array_size(json_array_get(ids, 0));
-	b.ids = calloc((size_t)b.B * b.T, sizeof(int));
-	b.lengths = calloc((size_t)b.B, sizeof(int));
-	assert_non_null(b.ids);
-	assert_non_null(b.lengths);
-	for (int i = 0; i < b.B; i++) {
-		b.lengths[i] = (int)json_integer_value(json_array_get(lens, i));
-		for (int t = 0; t < b.T; t++)
-			b.ids[i * b.T + t] =
-				(int)json_integer_value(json_array_get(json_array_get(ids, i), t));
-	}
-	json_decref(doc);
-	return b;
-}
-
-static void batch_free(struct batch *b)
-{
-	free(b->ids);
-	free(b->lengths);
-}
-
-/* Worst |a - r| and worst |a - r| / (ATOL + RTOL |r|) over n values. */
-struct diff {
-	double abs, ratio;
-};
-
-static void diff_add(struct diff *d, const float *a, const float *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		double e = fabs((double)a[i] - r[i]);
-
-		d->abs = fmax(d->abs, e);
-		d->ratio = fmax(d->ratio, e / (ATOL + RTOL * fabs((double)r[i])));
-	}
-}
+#define TINY EMB_TINY
 
 /* ---- tiny model: transformers parity ---- */
 
 static void test_tiny_matches_transformers(void **state)
 {
-	struct batch b = tiny_batch();
-	size_t C = 64;
-	float *ref_h = read_ref(TINY "reference.safetensors", "last_hidden_state", b.B * b.T * C);
-	float *ref_e = read_ref(TINY "reference.safetensors", "embeddings", b.B * C);
-	float *emb = calloc((size_t)b.B * C, sizeof(float));
-	struct diff dh = {0, 0}, de = {0, 0};
-	llm_embedder *e;
-	const float *h;
-	int hb, ht;
-
 	(void)state;
-	assert_int_equal(llm_embedder_load(TINY "model", 4, 64, &e), LLM_OK);
-	assert_int_equal(llm_embedder_dim(e), (int)C);
-	assert_null(llm_embedder_hidden(e, &hb, &ht));
-	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, emb), LLM_OK);
-	h = llm_embedder_hidden(e, &hb, &ht);
-	assert_non_null(h);
-	assert_int_equal(hb, b.B);
-	assert_int_equal(ht, b.T); /* the longest row fills the batch */
-	for (int i = 0; i < b.B; i++)
-		diff_add(&dh, h + (size_t)i * ht * C, ref_h + (size_t)i * b.T * C,
-			 (size_t)b.lengths[i] * C);
-	diff_add(&de, emb, ref_e, (size_t)b.B * C);
-	printf("tiny: hidden max abs err %.3g (%.3g of tol), embeddings %.3g (%.3g of tol)\n",
-	       dh.abs, dh.ratio, de.abs, de.ratio);
-	assert_true(dh.ratio <= 1.0);
-	assert_true(de.ratio <= 1.0);
-	llm_embedder_destroy(e);
-	free(emb);
-	free(ref_h);
-	free(ref_e);
-	batch_free(&b);
+	check_embedder_tiny();
 }
 
 /* Padding ids are never read, and a wider T (row stride) changes nothing. */
 static void test_tiny_padding_and_width_do_not_change_results(void **state)
 {
-	struct batch b = tiny_batch();
+	struct emb_batch b = emb_tiny_batch();
 	int W = b.T + 9, *wide = malloc(sizeof(int) * b.B * W);
 	float a[3 * 64], w[3 * 64];
 	llm_embedder *e;
@@ -169,13 +48,13 @@ static void test_tiny_padding_and_width_do_not_change_results(void **state)
 		wide[i] = -7; /* out of range: must be ignored */
 	for (int i = 0; i < b.B; i++)
 		memcpy(wide + i * W, b.ids + i * b.T, sizeof(int) * b.lengths[i]);
-	assert_int_equal(llm_embedder_load(TINY "model", 3, 64, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 3, 64, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, a), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, wide, b.lengths, b.B, W, w), LLM_OK);
 	assert_memory_equal(a, w, sizeof(a));
 	llm_embedder_destroy(e);
 	free(wide);
-	batch_free(&b);
+	emb_batch_free(&b);
 }
 
 static void test_tiny_info_describes_the_model(void **state)
@@ -184,7 +63,7 @@ static void test_tiny_info_describes_the_model(void **state)
 	llm_embedder *e;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(TINY "model", 2, 16, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 2, 16, 0, &e), LLM_OK);
 	llm_embedder_info(e, &info);
 	assert_int_equal(info.dim, 64);
 	assert_int_equal(info.layers, 2);
@@ -204,93 +83,10 @@ static void test_tiny_info_describes_the_model(void **state)
 
 /* ---- all-MiniLM-L6-v2: sentence-transformers parity ---- */
 
-struct minilm {
-	json_t *doc;
-	json_t *ids; /* per sentence, the tokenizer's ids */
-	size_t n;
-	float *ref; /* (n,384) */
-	llm_embedder *e;
-};
-
-static struct minilm minilm_open(int max_batch)
-{
-	struct minilm m;
-
-	m.doc = read_json_file(MINILM "reference.json");
-	m.ids = json_object_get(m.doc, "input_ids");
-	m.n = json_array_size(m.ids);
-	assert_int_equal(m.n, 200);
-	m.ref = read_ref(MINILM "reference.safetensors", "embeddings", m.n * 384);
-	assert_int_equal(llm_embedder_load(ASSET, max_batch, 256, &m.e), LLM_OK);
-	return m;
-}
-
-static void minilm_close(struct minilm *m)
-{
-	llm_embedder_destroy(m->e);
-	free(m->ref);
-	json_decref(m->doc);
-}
-
-/* Encodes sentences [first, first + B) as one right-padded batch into out. */
-static void minilm_encode(const struct minilm *m, size_t first, int B, float *out)
-{
-	int T = 0, lengths[64], *ids;
-
-	assert_true(B <= 64);
-	for (int b = 0; b < B; b++) {
-		lengths[b] = (int)json_array_size(json_array_get(m->ids, first + b));
-		T = lengths[b] > T ? lengths[b] : T;
-	}
-	ids = calloc((size_t)B * T, sizeof(int));
-	assert_non_null(ids);
-	for (int b = 0; b < B; b++)
-		for (int t = 0; t < lengths[b]; t++)
-			ids[b * T + t] = (int)json_integer_value(
-				json_array_get(json_array_get(m->ids, first + b), t));
-	assert_int_equal(llm_embedder_encode(m->e, ids, lengths, B, T, out), LLM_OK);
-	free(ids);
-}
-
-static double cosine(const float *a, const float *b, int n)
-{
-	double ab = 0, aa = 0, bb = 0;
-
-	for (int i = 0; i < n; i++) {
-		ab += (double)a[i] * b[i];
-		aa += (double)a[i] * a[i];
-		bb += (double)b[i] * b[i];
-	}
-	return ab / sqrt(aa * bb);
-}
-
 static void test_minilm_matches_sentence_transformers(void **state)
 {
-	struct minilm m = minilm_open(32);
-	float *out = malloc(m.n * 384 * sizeof(float));
-	double min_cos = 1, max_abs = 0;
-	size_t worst = 0;
-
 	(void)state;
-	assert_non_null(out);
-	assert_int_equal(llm_embedder_dim(m.e), 384);
-	for (size_t i = 0; i < m.n; i += 32)
-		minilm_encode(&m, i, (int)(m.n - i < 32 ? m.n - i : 32), out + i * 384);
-	for (size_t i = 0; i < m.n; i++) {
-		double c = cosine(out + i * 384, m.ref + i * 384, 384);
-
-		if (c < min_cos)
-			min_cos = c, worst = i;
-		for (int j = 0; j < 384; j++)
-			max_abs =
-				fmax(max_abs, fabs((double)out[i * 384 + j] - m.ref[i * 384 + j]));
-	}
-	printf("minilm: min cosine %.9f (1 - min %.3g, sentence %zu), max abs err %.3g over %zu "
-	       "sentences\n",
-	       min_cos, 1 - min_cos, worst, max_abs, m.n);
-	assert_true(min_cos >= MIN_COS);
-	free(out);
-	minilm_close(&m);
+	check_embedder_minilm();
 }
 
 static void test_minilm_info_reads_sentence_transformers_config(void **state)
@@ -299,7 +95,7 @@ static void test_minilm_info_reads_sentence_transformers_config(void **state)
 	llm_embedder *e;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(ASSET, 1, 128, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(EMB_ASSET, 1, 128, 0, &e), LLM_OK);
 	llm_embedder_info(e, &info);
 	assert_int_equal(info.dim, 384);
 	assert_int_equal(info.layers, 6);
@@ -312,24 +108,10 @@ static void test_minilm_info_reads_sentence_transformers_config(void **state)
 	llm_embedder_destroy(e);
 }
 
-/* A batch of 32 gives the embeddings of the same sentences one at a time. */
 static void test_minilm_batch_of_32_equals_one_at_a_time(void **state)
 {
-	struct minilm m = minilm_open(32);
-	size_t first = 150; /* includes the truncated 256-token texts */
-	float batch[32 * 384], single[384];
-	double worst = 0;
-
 	(void)state;
-	minilm_encode(&m, first, 32, batch);
-	for (int b = 0; b < 32; b++) {
-		minilm_encode(&m, first + b, 1, single);
-		for (int j = 0; j < 384; j++)
-			worst = fmax(worst, fabs((double)single[j] - batch[b * 384 + j]));
-	}
-	printf("minilm: batch 32 vs one at a time, max abs diff %.3g\n", worst);
-	assert_true(worst <= 1e-6);
-	minilm_close(&m);
+	check_embedder_minilm_batch();
 }
 
 /* ---- malformed models ---- */
@@ -360,7 +142,7 @@ static void write_text(const char *path, const char *text)
 static void write_config(const char *dir, const struct breakage *k)
 {
 	char path[256];
-	json_t *cfg = read_json_file(TINY "model/config.json"), *v;
+	json_t *cfg = emb_json(TINY "model/config.json"), *v;
 
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	if (k->raw_config) {
@@ -469,7 +251,7 @@ static void expect_load_error(const char *name, const struct breakage *k, llm_er
 	llm_err err;
 
 	make_model(dir, sizeof(dir), name, k);
-	err = llm_embedder_load(dir, 2, 16, &e);
+	err = llm_embedder_load(dir, 2, 16, 0, &e);
 	if (err != code)
 		fail_msg("%s: got %s (%s), want %s", name, llm_errname(err), llm_last_error(),
 			 llm_errname(code));
@@ -546,57 +328,57 @@ static void test_garbage_weights_file_is_a_parse_error(void **state)
 	make_model(dir, sizeof(dir), "garbage", &(struct breakage){0});
 	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
 	write_text(path, "\x10\0\0\0\0\0\0\0{not json at all}");
-	assert_int_equal(llm_embedder_load(dir, 1, 8, &e), LLM_EPARSE);
+	assert_int_equal(llm_embedder_load(dir, 1, 8, 0, &e), LLM_EPARSE);
 	assert_null(e);
 	assert_non_null(strstr(llm_last_error(), "model.safetensors"));
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(llm_embedder_load(dir, 1, 8, &e), LLM_ENOTFOUND);
+	assert_int_equal(llm_embedder_load(dir, 1, 8, 0, &e), LLM_ENOTFOUND);
 	assert_non_null(strstr(llm_last_error(), "config.json"));
 }
 
 /* Checkpoints saved from BertForMaskedLM and friends prefix "bert.". */
 static void test_bert_prefix_loads_the_same_model(void **state)
 {
-	struct batch b = tiny_batch();
+	struct emb_batch b = emb_tiny_batch();
 	float a[3 * 64], p[3 * 64];
 	char dir[256];
 	llm_embedder *e;
 
 	(void)state;
 	make_model(dir, sizeof(dir), "prefixed", &(struct breakage){.prefix = "bert."});
-	assert_int_equal(llm_embedder_load(dir, 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(dir, 3, 32, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, p), LLM_OK);
 	llm_embedder_destroy(e);
-	assert_int_equal(llm_embedder_load(TINY "model", 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 3, 32, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, a), LLM_OK);
 	llm_embedder_destroy(e);
 	assert_memory_equal(a, p, sizeof(a));
-	batch_free(&b);
+	emb_batch_free(&b);
 }
 
 /* BF16 checkpoints are converted at load: the embeddings stay close to the
  * fp32 reference (BF16 keeps 8 bits of mantissa). */
 static void test_bf16_weights_load_and_stay_close(void **state)
 {
-	struct batch b = tiny_batch();
-	float *ref = read_ref(TINY "reference.safetensors", "embeddings", 3 * 64), out[3 * 64];
+	struct emb_batch b = emb_tiny_batch();
+	float *ref = emb_ref(TINY "reference.safetensors", "embeddings", 3 * 64), out[3 * 64];
 	char dir[256];
 	llm_embedder *e;
 	double min_cos = 1;
 
 	(void)state;
 	make_model(dir, sizeof(dir), "bf16", &(struct breakage){.bf16 = true});
-	assert_int_equal(llm_embedder_load(dir, 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(dir, 3, 32, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, out), LLM_OK);
 	for (int i = 0; i < 3; i++)
-		min_cos = fmin(min_cos, cosine(out + i * 64, ref + i * 64, 64));
+		min_cos = fmin(min_cos, emb_cosine(out + i * 64, ref + i * 64, 64));
 	printf("tiny bf16: min cosine %.6f\n", min_cos);
 	assert_true(min_cos > 0.99);
 	assert_true(min_cos < 1 - 1e-9); /* the weights really were rounded */
 	llm_embedder_destroy(e);
 	free(ref);
-	batch_free(&b);
+	emb_batch_free(&b);
 }
 
 #define MOD_T "{\"type\": \"sentence_transformers.models.Transformer\", \"path\": \"\"}"
@@ -610,15 +392,15 @@ static void test_bf16_weights_load_and_stay_close(void **state)
  * direction with a norm other than 1. */
 static void test_modules_without_normalize_give_the_plain_mean(void **state)
 {
-	struct batch b = tiny_batch();
-	float *ref = read_ref(TINY "reference.safetensors", "embeddings", 3 * 64), out[3 * 64];
+	struct emb_batch b = emb_tiny_batch();
+	float *ref = emb_ref(TINY "reference.safetensors", "embeddings", 3 * 64), out[3 * 64];
 	char dir[256];
 	llm_embedder *e;
 
 	(void)state;
 	make_model(dir, sizeof(dir), "mean_only",
 		   &(struct breakage){.modules = "[" MOD_T ", " MOD_P "]", .pooling = POOL_MEAN});
-	assert_int_equal(llm_embedder_load(dir, 3, 32, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(dir, 3, 32, 0, &e), LLM_OK);
 	assert_int_equal(llm_embedder_encode(e, b.ids, b.lengths, b.B, b.T, out), LLM_OK);
 	for (int i = 0; i < 3; i++) {
 		double sq = 0;
@@ -626,11 +408,11 @@ static void test_modules_without_normalize_give_the_plain_mean(void **state)
 		for (int j = 0; j < 64; j++)
 			sq += (double)out[i * 64 + j] * out[i * 64 + j];
 		assert_true(fabs(sqrt(sq) - 1) > 1e-3);
-		assert_true(cosine(out + i * 64, ref + i * 64, 64) > 1 - 1e-6);
+		assert_true(emb_cosine(out + i * 64, ref + i * 64, 64) > 1 - 1e-6);
 	}
 	llm_embedder_destroy(e);
 	free(ref);
-	batch_free(&b);
+	emb_batch_free(&b);
 }
 
 static void test_unsupported_modules_are_named(void **state)
@@ -666,12 +448,12 @@ static void test_load_arguments_are_checked(void **state)
 	llm_embedder *e = NULL;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(TINY "model", 1, 65, &e), LLM_ETOOLARGE);
+	assert_int_equal(llm_embedder_load(TINY "model", 1, 65, 0, &e), LLM_ETOOLARGE);
 	assert_non_null(strstr(llm_last_error(), "max_position_embeddings"));
-	assert_int_equal(llm_embedder_load(TINY "model", 0, 8, &e), LLM_EINVAL);
-	assert_int_equal(llm_embedder_load(TINY "model", 1, 0, &e), LLM_EINVAL);
-	assert_int_equal(llm_embedder_load(NULL, 1, 8, &e), LLM_EINVAL);
-	assert_int_equal(llm_embedder_load("/nonexistent/model", 1, 8, &e), LLM_ENOTFOUND);
+	assert_int_equal(llm_embedder_load(TINY "model", 0, 8, 0, &e), LLM_EINVAL);
+	assert_int_equal(llm_embedder_load(TINY "model", 1, 0, 0, &e), LLM_EINVAL);
+	assert_int_equal(llm_embedder_load(NULL, 1, 8, 0, &e), LLM_EINVAL);
+	assert_int_equal(llm_embedder_load("/nonexistent/model", 1, 8, 0, &e), LLM_ENOTFOUND);
 	assert_null(e);
 	llm_embedder_destroy(NULL);
 }
@@ -702,7 +484,7 @@ static void test_bad_inputs_are_refused(void **state)
 	llm_embedder *e;
 
 	(void)state;
-	assert_int_equal(llm_embedder_load(TINY "model", 3, 8, &e), LLM_OK);
+	assert_int_equal(llm_embedder_load(TINY "model", 3, 8, 0, &e), LLM_OK);
 	ids[1 * 8 + 2] = 320;
 	expect_encode_error(e, ids, lengths, 2, 8, LLM_EINVAL, "row 1 position 2");
 	ids[1 * 8 + 2] = -1;

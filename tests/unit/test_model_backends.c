@@ -1,14 +1,16 @@
 /* Model backends (kernels/models/llm_ops.h) on machines without a GPU.
  *
- * The golden model checks (tests/unit/model_golden.h) run with the models
- * loaded with LLM_MODEL_STAGED: the CPU kernels behind a table that claims
- * not to have host memory, so every host read and write of a model buffer
- * is staged through the copies a device backend uses
- * (llm_ops_host_view/_buffer/_commit, token uploads).
- * A host access that skips a commit or reads a stale stage shows up here as
- * a parity failure. Tolerances: the CPU's. And a program built without
- * CUDA refuses LLM_MODEL_CUDA instead of running elsewhere, and every
- * build refuses LLM_MODEL_BF16 without LLM_MODEL_CUDA. */
+ * The golden model checks (tests/unit/model_golden.h) and the BERT
+ * embedder's (tests/unit/embedder_golden.h) run on llm_ops_cpu_staged
+ * (LLM_MODEL_STAGED for the decoders): the CPU kernels behind a table that
+ * claims not to have host memory, so every host read and write of a model
+ * buffer is staged through the copies a device backend uses
+ * (llm_ops_host_view/_buffer/_commit, token and length uploads, embedding
+ * downloads). A host access that skips a commit or reads a stale stage
+ * shows up here as a parity failure. Tolerances: the CPU's. And a program
+ * built without CUDA refuses LLM_MODEL_CUDA and LLM_EMBEDDER_CUDA instead
+ * of running elsewhere, and every build refuses LLM_MODEL_BF16 without
+ * LLM_MODEL_CUDA. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,12 +18,25 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "embedder_golden.h"
 #include "model_golden.h"
 #include "tmpdir.h"
+
+#include "../../kernels/models/embedder_internal.h"
+
+/* The embedder loaded on the staged table from the start: its weights go
+ * in through host buffers and commits too. */
+static llm_err load_staged(const char *dir, int max_batch, int max_len, unsigned flags,
+			   llm_embedder **out)
+{
+	assert_int_equal(flags, 0);
+	return llm_embedder_load_ops(dir, max_batch, max_len, &llm_ops_cpu_staged, out);
+}
 
 static int setup(void **state)
 {
 	golden_flags = LLM_MODEL_STAGED;
+	emb_golden_load = load_staged;
 	return make_tmpdir(state);
 }
 
@@ -44,6 +59,14 @@ static void test_llama_parity_through_host_staging(void **state)
 	check_lora_training("llama", tmpdir);
 	check_greedy("llama_tied");
 	check_kv_cache("llama_tied");
+}
+
+static void test_bert_parity_through_host_staging(void **state)
+{
+	(void)state;
+	check_embedder_tiny();
+	check_embedder_minilm();
+	check_embedder_minilm_batch();
 }
 
 /* This binary links no CUDA objects: the weak llm_ops_cuda() answers. */
@@ -90,11 +113,28 @@ static void test_bf16_flag_is_cuda_only(void **state)
 	assert_non_null(strstr(llm_last_error(), "built without CUDA"));
 }
 
+static void test_embedder_cuda_flag_without_cuda_is_unsupported(void **state)
+{
+	llm_embedder *e = (llm_embedder *)1;
+
+	(void)state;
+	assert_int_equal(llm_embedder_load(EMB_TINY "model", 1, 8, LLM_EMBEDDER_CUDA, &e),
+			 LLM_EUNSUPPORTED);
+	assert_null(e);
+	assert_non_null(strstr(llm_last_error(), "built without CUDA"));
+	assert_int_equal(llm_embedder_load(EMB_TINY "model", 1, 8, 4, &e), LLM_EINVAL);
+	assert_null(e);
+	assert_int_equal(llm_embedder_load(EMB_TINY "model", 1, 8, 0, &e), LLM_OK);
+	llm_embedder_destroy(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cuda_flag_without_cuda_is_unsupported),
 		cmocka_unit_test(test_bf16_flag_is_cuda_only),
+		cmocka_unit_test(test_embedder_cuda_flag_without_cuda_is_unsupported),
+		cmocka_unit_test(test_bert_parity_through_host_staging),
 		cmocka_unit_test(test_gpt2_parity_through_host_staging),
 		cmocka_unit_test(test_llama_parity_through_host_staging),
 	};
