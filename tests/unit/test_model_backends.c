@@ -69,6 +69,17 @@ static void test_bert_parity_through_host_staging(void **state)
 	check_embedder_minilm_batch();
 }
 
+/* A one-layer GPT-2 small enough to create in a flash. */
+static void tiny_config(struct llm_model_config *c)
+{
+	llm_model_config_default(c, LLM_ARCH_GPT2);
+	c->vocab_size = 50;
+	c->max_pos = 8;
+	c->n_layer = 1;
+	c->n_head = 2;
+	c->d_model = 8;
+}
+
 /* This binary links no CUDA objects: the weak llm_ops_cuda() answers. */
 static void test_cuda_flag_without_cuda_is_unsupported(void **state)
 {
@@ -76,12 +87,7 @@ static void test_cuda_flag_without_cuda_is_unsupported(void **state)
 	llm_model *m = (llm_model *)1;
 
 	(void)state;
-	llm_model_config_default(&c, LLM_ARCH_GPT2);
-	c.vocab_size = 50;
-	c.max_pos = 8;
-	c.n_layer = 1;
-	c.n_head = 2;
-	c.d_model = 8;
+	tiny_config(&c);
 	assert_int_equal(llm_model_new(&c, 1, 8, LLM_MODEL_CUDA, 1, &m), LLM_EUNSUPPORTED);
 	assert_null(m);
 	assert_non_null(strstr(llm_last_error(), "built without CUDA"));
@@ -97,12 +103,7 @@ static void test_bf16_flag_is_cuda_only(void **state)
 	llm_model *m = (llm_model *)1;
 
 	(void)state;
-	llm_model_config_default(&c, LLM_ARCH_GPT2);
-	c.vocab_size = 50;
-	c.max_pos = 8;
-	c.n_layer = 1;
-	c.n_head = 2;
-	c.d_model = 8;
+	tiny_config(&c);
 	assert_int_equal(llm_model_new(&c, 1, 8, LLM_MODEL_BF16, 1, &m), LLM_EUNSUPPORTED);
 	assert_null(m);
 	assert_non_null(strstr(llm_last_error(), "LLM_MODEL_BF16 needs LLM_MODEL_CUDA"));
