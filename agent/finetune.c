@@ -49,7 +49,8 @@
 #define TERM_LOG_PATH "/dev/termination-log"
 
 /* Set by SIGTERM/SIGINT: every rank stops after the step in progress (the
- * flag travels with the gradients, so all ranks stop at the same step). */
+ * flag is summed across ranks with the step's loss, so all ranks stop at
+ * the same step). */
 static volatile sig_atomic_t stop_requested;
 
 static const struct kc_gvr FTJ_GVR = {"llmops.dev", "v1alpha1", "finetunejobs", true};
