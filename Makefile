@@ -187,9 +187,11 @@ golden: all ## regenerate the reference outputs under tests/golden/ with the ref
 		build/golden-venv/bin/python tests/golden/$$g/make_reference.py || exit 1; done
 
 # The tests run once in full (checks and timings), then in quick mode (small
-# cases, no timing) under compute-sanitizer's memcheck, racecheck and synccheck.
-test-cuda: $(CUDA_TESTS) ## run the CUDA tests, then under compute-sanitizer (needs an NVIDIA GPU)
+# cases, no timing) under compute-sanitizer's memcheck, racecheck and synccheck;
+# then the CUDA agent fine-tunes on the GPU against itself on the CPU.
+test-cuda: deps $(CUDA_TESTS) $(CUDA_AGENT) ## the CUDA tests, then under compute-sanitizer, then the CUDA agent (needs an NVIDIA GPU)
 	@SANITIZER=$(SANITIZER) scripts/run-cuda-tests.sh $(CUDA_TESTS)
+	@build/venv/bin/python e2e/gpu_agent_check.py
 
 # --- fuzzing ------------------------------------------------------------------
 
