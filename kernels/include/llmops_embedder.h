@@ -58,9 +58,15 @@ struct llm_embedder_info {
  * to rounding, not bit for bit. Without it the embedder runs on the CPU. */
 #define LLM_EMBEDDER_CUDA 2u
 
+/* LLM_EMBEDDER_STAGED (the same bit as LLM_MODEL_STAGED): the CPU kernels,
+ * but every host access to the arena staged as for a device, so the copies
+ * LLM_EMBEDDER_CUDA relies on are tested on machines without a GPU. Results
+ * equal the plain CPU embedder's bit for bit. Not with LLM_EMBEDDER_CUDA. */
+#define LLM_EMBEDDER_STAGED 8u
+
 /* Loads the model in directory dir for batches of at most max_batch rows of
  * at most max_len tokens (1 <= max_len <= max_position_embeddings), on the
- * backend flags select (0: the CPU; LLM_EMBEDDER_CUDA). Reads
+ * backend flags select (0: the CPU; LLM_EMBEDDER_CUDA; LLM_EMBEDDER_STAGED). Reads
  * dir/modules.json when present (a Transformer module with a non-empty path
  * has its config.json and weights in dir/path), else config.json and weights
  * in dir. Weight names may carry a "bert." prefix; pooler.* is ignored.

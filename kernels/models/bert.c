@@ -21,11 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "embedder_internal.h"
 #include "llm_buf.h"
 #include "llm_json.h"
 #include "llm_ops.h"
 #include "llm_safetensors.h"
+#include "llmops_model.h"
+
+/* llm_ops_for_flags() reads the embedder's flags as the model's */
+_Static_assert(LLM_EMBEDDER_CUDA == LLM_MODEL_CUDA && LLM_EMBEDDER_STAGED == LLM_MODEL_STAGED,
+	       "embedder and model flags share their bits");
 
 #define JSON_MAX       ((size_t)1 << 20) /* config files are a few KiB */
 #define PATH_CAP       4096
@@ -656,16 +660,22 @@ static llm_err check_model(const llm_embedder *e, const char *model_dir)
 	return LLM_OK;
 }
 
-llm_err llm_embedder_load_ops(const char *dir, int max_batch, int max_len,
-			      const struct llm_ops *ops, llm_embedder **out)
+llm_err llm_embedder_load(const char *dir, int max_batch, int max_len, unsigned flags,
+			  llm_embedder **out)
 {
+	const struct llm_ops *ops;
 	char model_dir[PATH_CAP];
 	llm_embedder *e;
 	llm_err err;
 
+	if (out)
+		*out = NULL;
 	if ((err = check_load_args(dir, max_batch, max_len, out)))
 		return err;
-	*out = NULL;
+	if (flags & ~(unsigned)(LLM_EMBEDDER_CUDA | LLM_EMBEDDER_STAGED))
+		return llm_fail(LLM_EINVAL, "%s: unknown embedder flags 0x%x", dir, flags);
+	if ((err = llm_ops_for_flags(flags, dir, &ops)))
+		return err;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return llm_fail(LLM_ENOMEM, "%s: out of memory", dir);
@@ -690,24 +700,6 @@ llm_err llm_embedder_load_ops(const char *dir, int max_batch, int max_len,
 out_destroy:
 	llm_embedder_destroy(e);
 	return err;
-}
-
-llm_err llm_embedder_load(const char *dir, int max_batch, int max_len, unsigned flags,
-			  llm_embedder **out)
-{
-	const char *what = dir ? dir : "llm_embedder_load";
-	const struct llm_ops *ops = &llm_ops_cpu;
-
-	if (out)
-		*out = NULL;
-	if (flags & ~(unsigned)LLM_EMBEDDER_CUDA)
-		return llm_fail(LLM_EINVAL, "%s: unknown embedder flags 0x%x", what, flags);
-	if (flags & LLM_EMBEDDER_CUDA) {
-		ops = llm_ops_cuda();
-		if (!ops)
-			return llm_wrap(LLM_EUNSUPPORTED, "%s", what);
-	}
-	return llm_embedder_load_ops(dir, max_batch, max_len, ops, out);
 }
 
 void llm_embedder_destroy(llm_embedder *e)

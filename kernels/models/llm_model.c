@@ -492,29 +492,21 @@ out_nomem:
 llm_err llm_model_create(const struct llm_model_config *c, int max_B, int max_T, unsigned flags,
 			 const char *src, llm_model **out)
 {
+	const struct llm_ops *ops;
 	llm_model *m;
 	llm_err err;
 
 	*out = NULL;
-	if (flags &
-	    ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA | LLM_MODEL_BF16 | LLM_MODEL_STAGED))
-		return llm_fail(LLM_EINVAL, "%s: unknown model flags 0x%x", src, flags);
-	if ((flags & LLM_MODEL_CUDA) && (flags & LLM_MODEL_STAGED))
-		return llm_fail(LLM_EINVAL, "%s: LLM_MODEL_STAGED is the CPU's; not with CUDA",
-				src);
+	err = llm_ops_for_flags(flags, src, &ops);
+	if (err)
+		return err;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return llm_fail(LLM_ENOMEM, "model: out of memory");
-	m->ops = &llm_ops_cpu;
+	m->ops = ops;
 	m->stage = calloc(1, sizeof(*m->stage));
 	if (!m->stage) {
 		err = llm_fail(LLM_ENOMEM, "model: out of memory");
-		goto out_free;
-	}
-	m->ops = llm_ops_for_flags(flags);
-	if (!m->ops) {
-		m->ops = &llm_ops_cpu;
-		err = llm_wrap(LLM_EUNSUPPORTED, "%s", src);
 		goto out_free;
 	}
 	m->cfg = *c;

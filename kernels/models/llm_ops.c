@@ -104,17 +104,27 @@ __attribute__((weak)) const struct llm_ops *llm_ops_cuda_bf16(void)
 	return NULL;
 }
 
-const struct llm_ops *llm_ops_for_flags(unsigned flags)
+llm_err llm_ops_for_flags(unsigned flags, const char *src, const struct llm_ops **out)
 {
-	if ((flags & LLM_MODEL_BF16) && !(flags & LLM_MODEL_CUDA)) {
-		llm_fail(LLM_EUNSUPPORTED, "model: LLM_MODEL_BF16 needs LLM_MODEL_CUDA (bf16 "
-					   "matmuls run only on the CUDA backend; the CPU "
-					   "kernels are fp32)");
-		return NULL;
-	}
-	if (!(flags & LLM_MODEL_CUDA))
-		return flags & LLM_MODEL_STAGED ? &llm_ops_cpu_staged : &llm_ops_cpu;
-	return (flags & LLM_MODEL_BF16) ? llm_ops_cuda_bf16() : llm_ops_cuda();
+	bool cuda = flags & LLM_MODEL_CUDA, bf16 = flags & LLM_MODEL_BF16;
+
+	*out = NULL;
+	if (flags &
+	    ~(unsigned)(LLM_MODEL_INFERENCE | LLM_MODEL_CUDA | LLM_MODEL_BF16 | LLM_MODEL_STAGED))
+		return llm_fail(LLM_EINVAL, "%s: unknown flags 0x%x", src, flags);
+	if (cuda && (flags & LLM_MODEL_STAGED))
+		return llm_fail(LLM_EINVAL, "%s: LLM_MODEL_STAGED is the CPU's; not with CUDA",
+				src);
+	if (bf16 && !cuda)
+		return llm_fail(LLM_EUNSUPPORTED,
+				"%s: LLM_MODEL_BF16 needs LLM_MODEL_CUDA (bf16 matmuls run only on "
+				"the CUDA backend; the CPU kernels are fp32)",
+				src);
+	if (!cuda)
+		*out = flags & LLM_MODEL_STAGED ? &llm_ops_cpu_staged : &llm_ops_cpu;
+	else
+		*out = bf16 ? llm_ops_cuda_bf16() : llm_ops_cuda();
+	return *out ? LLM_OK : llm_wrap(LLM_EUNSUPPORTED, "%s", src);
 }
 
 /* ---- host staging ---- */

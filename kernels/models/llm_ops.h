@@ -139,12 +139,13 @@ const struct llm_ops *llm_ops_cuda(void);
  * accumulation and fp32 tensors); every other entry is the same. */
 const struct llm_ops *llm_ops_cuda_bf16(void);
 
-/* The table for llm_model flags: llm_ops_cpu without LLM_MODEL_CUDA,
- * llm_ops_cuda() with it, llm_ops_cuda_bf16() with LLM_MODEL_CUDA |
- * LLM_MODEL_BF16. NULL with LLM_EUNSUPPORTED as the detail for
- * LLM_MODEL_BF16 without LLM_MODEL_CUDA (the CPU kernels are fp32 only) or
- * a program built without CUDA. */
-const struct llm_ops *llm_ops_for_flags(unsigned flags);
+/* *out = the table for creation flags (llm_model's; the embedder's
+ * LLM_EMBEDDER_* use the same bits): llm_ops_cpu, llm_ops_cpu_staged with
+ * LLM_MODEL_STAGED, llm_ops_cuda() with LLM_MODEL_CUDA, llm_ops_cuda_bf16()
+ * with LLM_MODEL_CUDA | LLM_MODEL_BF16. Details name src. LLM_EINVAL for
+ * unknown flags or STAGED with CUDA; LLM_EUNSUPPORTED for BF16 without CUDA
+ * (the CPU kernels are fp32 only) or CUDA in a program built without it. */
+llm_err llm_ops_for_flags(unsigned flags, const char *src, const struct llm_ops **out);
 
 /* ---- host access to backend memory ---- */
 

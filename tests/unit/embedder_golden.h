@@ -13,8 +13,7 @@
  *
  * Valid C and C++. The includer provides cmocka's assert_true,
  * assert_int_equal and assert_non_null (cmocka itself, or the CUDA
- * harness's stand-ins), and may set emb_golden_flags (load flags),
- * emb_golden_load (a replacement for llm_embedder_load()) and
+ * harness's stand-ins), and may set emb_golden_flags (load flags) and
  * emb_golden_tol before the first check.
  *
  * CPU tolerances (emb_golden_tol_cpu):
@@ -53,8 +52,6 @@ struct emb_golden_tol {
 static const struct emb_golden_tol emb_golden_tol_cpu = {1e-5, 1e-5, 0.9999, 1e-6};
 static const struct emb_golden_tol *emb_golden_tol = &emb_golden_tol_cpu;
 static unsigned emb_golden_flags; /* passed to every load here */
-static llm_err (*emb_golden_load)(const char *dir, int max_batch, int max_len, unsigned flags,
-				  llm_embedder **out) = llm_embedder_load;
 
 /* ---- references ---- */
 
@@ -152,7 +149,7 @@ static double emb_cosine(const float *a, const float *b, int n)
 static llm_embedder *emb_golden_embedder(const char *dir, int max_batch, int max_len)
 {
 	llm_embedder *e = NULL;
-	llm_err err = emb_golden_load(dir, max_batch, max_len, emb_golden_flags, &e);
+	llm_err err = llm_embedder_load(dir, max_batch, max_len, emb_golden_flags, &e);
 
 	if (err)
 		fprintf(stderr, "load %s: %s (run `make deps` for the model assets)\n", dir,

@@ -2,7 +2,7 @@
  *
  * The golden model checks (tests/unit/model_golden.h) and the BERT
  * embedder's (tests/unit/embedder_golden.h) run on llm_ops_cpu_staged
- * (LLM_MODEL_STAGED for the decoders): the CPU kernels behind a table that
+ * (LLM_MODEL_STAGED, LLM_EMBEDDER_STAGED): the CPU kernels behind a table that
  * claims not to have host memory, so every host read and write of a model
  * buffer is staged through the copies a device backend uses
  * (llm_ops_host_view/_buffer/_commit, token and length uploads, embedding
@@ -22,21 +22,10 @@
 #include "model_golden.h"
 #include "tmpdir.h"
 
-#include "../../kernels/models/embedder_internal.h"
-
-/* The embedder loaded on the staged table from the start: its weights go
- * in through host buffers and commits too. */
-static llm_err load_staged(const char *dir, int max_batch, int max_len, unsigned flags,
-			   llm_embedder **out)
-{
-	assert_int_equal(flags, 0);
-	return llm_embedder_load_ops(dir, max_batch, max_len, &llm_ops_cpu_staged, out);
-}
-
 static int setup(void **state)
 {
 	golden_flags = LLM_MODEL_STAGED;
-	emb_golden_load = load_staged;
+	emb_golden_flags = LLM_EMBEDDER_STAGED;
 	return make_tmpdir(state);
 }
 
