@@ -89,8 +89,6 @@ struct ft_run {
 	size_t *idx;	      /* this rank's sequence indices of one step */
 	size_t *counts;	      /* loss tokens of each micro batch of the step */
 	int *ids, *labels;    /* accum micro batches (mbs, seq) */
-	float *ce;	      /* evaluation: losses (mbs * seq) */
-	int *targets;	      /* evaluation: shifted labels (mbs * seq) */
 	long long step, total, spe;
 	char ckroot[PATH_CAP], ckuri[PATH_CAP];
 	double eval_loss, last_loss, loss_sum;
@@ -444,9 +442,7 @@ static llm_err plan(struct ft_run *r)
 	r->counts = calloc((size_t)r->accum, sizeof(*r->counts));
 	r->ids = calloc(n * (size_t)r->sp.seq, sizeof(int));
 	r->labels = calloc(n * (size_t)r->sp.seq, sizeof(int));
-	r->ce = calloc((size_t)(r->sp.mbs * r->sp.seq), sizeof(float));
-	r->targets = calloc((size_t)(r->sp.mbs * r->sp.seq), sizeof(int));
-	if (!r->idx || !r->counts || !r->ids || !r->labels || !r->ce || !r->targets)
+	if (!r->idx || !r->counts || !r->ids || !r->labels)
 		return llm_fail(LLM_ENOMEM, "out of memory for the batch buffers");
 	return ds_cursor_new(r->ds, &sh, pos, &r->cur);
 }
@@ -756,26 +752,15 @@ static llm_err train_step(struct ft_run *r, float *loss)
 /* Loss of one validation batch of b sequences: *sum of token losses, *n. */
 static llm_err eval_batch(struct ft_run *r, const size_t *idx, size_t b, double *sum, double *n)
 {
-	size_t T = (size_t)r->sp.seq;
-	int V = llm_model_get_config(r->m)->vocab_size, cnt;
-	const float *logits;
+	double s = 0;
+	int cnt = 0;
 	llm_err rc = ds_gather(r->ds, DS_VALIDATION, idx, b, r->ids, r->labels);
 
 	if (!rc)
-		rc = llm_model_prefill(r->m, r->ids, (int)b, (int)T);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < b * T; i++)
-		r->targets[i] = i % T + 1 < T ? r->labels[i + 1] : DS_IGNORE;
-	logits = llm_model_logits(r->m); /* a host copy when the model is on a device */
-	if (!logits)
-		return llm_wrap(LLM_EINTERNAL, "validation logits");
-	cnt = cpu_crossentropy_forward_backward(NULL, r->ce, logits, r->targets, (int)(b * T), V,
-						DS_IGNORE, 0.0f);
-	for (size_t i = 0; i < b * T; i++)
-		*sum += r->ce[i];
+		rc = llm_model_eval(r->m, r->ids, r->labels, (int)b, (int)r->sp.seq, &s, &cnt);
+	*sum += s;
 	*n += cnt;
-	return LLM_OK;
+	return rc;
 }
 
 /* Mean token loss over the validation set (rank r takes every world-th
@@ -1139,8 +1124,6 @@ static void run_free(struct ft_run *r)
 	free(r->counts);
 	free(r->ids);
 	free(r->labels);
-	free(r->ce);
-	free(r->targets);
 }
 
 int finetune_run(const struct agent_job *job)

@@ -144,6 +144,15 @@ llm_err llm_model_save(const llm_model *m, const char *dir);
 llm_err llm_model_forward(llm_model *m, const int *tokens, const int *labels, int B, int T,
 			  float *loss);
 
+/* Evaluation: the loss of tokens (B,T) under labels (B,T) as
+ * llm_model_forward() computes it, but without dropout and without touching
+ * the training counters, and summed rather than averaged: *sum (in double)
+ * of the per-position losses and *count of positions that carry one, so
+ * batches add up. Only the losses leave the backend (no logits copy on a
+ * GPU). The logits stay readable as after a forward; no backward follows. */
+llm_err llm_model_eval(llm_model *m, const int *tokens, const int *labels, int B, int T,
+		       double *sum, int *count);
+
 /* The logits (B,T,V) of the last forward, prefill or decode step, readable
  * until the next call on m. On the CPU this is the model's own buffer; with
  * LLM_MODEL_CUDA a host copy (NULL when it cannot be made: see

@@ -942,29 +942,32 @@ static llm_err tokens_in(llm_model *m, const int *tokens, int n, const int **out
 	return m->ops->upload(m->a.tokens, tokens, (size_t)n * sizeof(int));
 }
 
-/* Mean of the losses (BT) over the count of the last forward, NaN for none. */
-static llm_err mean_loss(llm_model *m, int BT, float *loss)
+/* *sum = the sum in double of the losses (BT) of the last forward. */
+static llm_err loss_sum(llm_model *m, int BT, double *sum)
 {
-	double sum = 0.0;
 	const void *p;
 	const float *losses;
 	llm_err err =
 		llm_ops_host_view(m->ops, m->stage, m->a.losses, (size_t)BT * sizeof(float), &p);
 
+	*sum = 0.0;
 	if (err)
 		return err;
 	losses = p;
 	for (int i = 0; i < BT; i++)
-		sum += losses[i];
-	*loss = m->count ? (float)(sum / m->count) : NAN;
+		*sum += losses[i];
 	return LLM_OK;
 }
 
-llm_err llm_model_forward(llm_model *m, const int *tokens, const int *labels, int B, int T,
-			  float *loss)
+/* The forward pass over tokens (B,T) and, with labels, the losses of every
+ * position (a->losses) and their count. train: LoRA dropout, and the tokens
+ * kept for the backward. Leaves no state a backward or decode step may use. */
+static llm_err forward_losses(llm_model *m, const int *tokens, const int *labels, int B, int T,
+			      bool train)
 {
 	llm_err err = check_sizes(m, B, T);
 	int BT = B * T;
+	const int *tk = m->a.tokens;
 
 	if (!err)
 		err = check_tokens(m, tokens, BT, "tokens");
@@ -973,12 +976,15 @@ llm_err llm_model_forward(llm_model *m, const int *tokens, const int *labels, in
 	if (err)
 		return err;
 	m->state = ST_NONE;
-	/* kept for the embedding's backward */
-	err = m->ops->upload(m->a.tokens, tokens, (size_t)BT * sizeof(int));
+	if (train)
+		err = m->ops->upload(m->a.tokens, tokens, (size_t)BT * sizeof(int));
+	else
+		err = tokens_in(m, tokens, BT, &tk);
 	if (err)
 		return err;
-	m->n_forward++;
-	forward_all(m, m->a.tokens, B, T, 0, T, true);
+	if (train)
+		m->n_forward++;
+	forward_all(m, tk, B, T, 0, T, train);
 	m->B = B;
 	m->T = T;
 	m->have_labels = labels != NULL;
@@ -986,12 +992,31 @@ llm_err llm_model_forward(llm_model *m, const int *tokens, const int *labels, in
 		m->count = m->ops->crossentropy_forward_backward(
 			NULL, m->a.losses, m->a.logits, m->a.targets, BT, m->cfg.vocab_size,
 			IGNORE_INDEX, 0.0f);
-	err = m->ops->sync();
-	if (!err && labels && loss)
-		err = mean_loss(m, BT, loss);
+	return m->ops->sync();
+}
+
+llm_err llm_model_forward(llm_model *m, const int *tokens, const int *labels, int B, int T,
+			  float *loss)
+{
+	llm_err err = forward_losses(m, tokens, labels, B, T, true);
+	double sum;
+
+	if (!err && labels && loss) {
+		err = loss_sum(m, B * T, &sum);
+		*loss = m->count ? (float)(sum / m->count) : NAN;
+	}
 	if (!err)
 		m->state = ST_TRAIN;
 	return err;
+}
+
+llm_err llm_model_eval(llm_model *m, const int *tokens, const int *labels, int B, int T,
+		       double *sum, int *count)
+{
+	llm_err err = forward_losses(m, tokens, labels, B, T, false);
+
+	*count = err ? 0 : m->count;
+	return err ? err : loss_sum(m, B * T, sum);
 }
 
 /* ---- backward ---- */

@@ -106,6 +106,38 @@ static void test_model_state_lora_state_is_the_adapters(void **state)
 	llm_model_destroy(m);
 }
 
+/* llm_model_eval() is the loss without dropout: what the prefill's logits
+ * give through the cross-entropy kernel, summed in the same order; and it
+ * leaves the counters (the dropout masks' seed) alone. */
+static void test_model_state_eval_is_the_dropout_free_loss(void **state)
+{
+	llm_model *m = tiny(true); /* LoRA with dropout 0.2 */
+	struct llm_model_counters k0, k1;
+	int tokens[16], targets[16], count = -1, want_count;
+	float losses[16];
+	double sum = -1.0, want = 0.0;
+
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		tokens[i] = (i * 5 + 3) % 50;
+	step(m, 0);
+	llm_model_get_counters(m, &k0);
+	assert_int_equal(llm_model_eval(m, tokens, tokens, 2, 8, &sum, &count), LLM_OK);
+	llm_model_get_counters(m, &k1);
+	assert_memory_equal(&k0, &k1, sizeof(k0));
+	assert_int_equal(llm_model_prefill(m, tokens, 2, 8), LLM_OK);
+	for (int i = 0; i < 16; i++)
+		targets[i] = i % 8 + 1 < 8 ? tokens[i + 1] : -100;
+	want_count = cpu_crossentropy_forward_backward(NULL, losses, llm_model_logits(m), targets,
+						       16, 50, -100, 0.0f);
+	for (int i = 0; i < 16; i++)
+		want += losses[i];
+	assert_int_equal(count, 14);
+	assert_int_equal(count, want_count);
+	assert_true(sum == want);
+	llm_model_destroy(m);
+}
+
 /* alloc, upload, accumulate, copy, zero and download on flags' memory
  * against the same arithmetic on the host */
 static void memory_ops(unsigned flags, const char *backend)
@@ -178,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_model_state_full_resume_is_exact),
 		cmocka_unit_test(test_model_state_lora_resume_with_dropout_is_exact),
 		cmocka_unit_test(test_model_state_lora_state_is_the_adapters),
+		cmocka_unit_test(test_model_state_eval_is_the_dropout_free_loss),
 		cmocka_unit_test(test_model_state_memory_ops_on_the_cpu),
 		cmocka_unit_test(test_model_state_memory_ops_on_staged_memory),
 		cmocka_unit_test(test_model_state_staged_is_not_combined_with_cuda),
