@@ -14,7 +14,6 @@ what transformers and peft computed from that run's output
 
 import json
 import os
-import re
 import signal
 import subprocess
 from pathlib import Path
@@ -272,7 +271,8 @@ def test_killed_worker_restarts_the_gang_which_resumes_to_the_same_weights(
     # Rank 1 is both of rank 0's neighbours: whichever of its data and control
     # connections rank 0 sees close first, the message names rank 1.
     log = test_node.log(ns, "resume-a0-w0", "finetune")
-    assert re.search(r"lost rank 1 \(\w+ neighbour\)|rank 1 failed or left the job", log), log
+    assert ("lost rank 1 (left neighbour)" in log
+            or "rank 1 failed or left the job" in log), log
     log = test_node.log(ns, "resume-a1-w0", "finetune")
     assert int(log.split("resuming at step ")[1].split()[0]) >= 5, log
     assert st["progress"]["step"] == st["progress"]["totalSteps"] == 56
